@@ -1,0 +1,163 @@
+//! [`NodeConfig`]: one node's validated view of the cluster configuration file
+//! — loading, parsing and validating it — plus the public types it is made of.
+
+mod entry;
+mod files;
+mod nodes;
+mod raft;
+mod services;
+mod vip;
+mod wire;
+
+use std::path::{Path, PathBuf};
+
+pub use entry::{NodeEntry, Role};
+pub use raft::RaftTimings;
+pub use services::Services;
+pub use vip::Vip;
+
+use crate::source::Source;
+use crate::ConfigError;
+use wire::WireConfig;
+
+/// A validated node configuration.
+///
+/// Guarantees after [`load`](Self::load)/[`parse`](Self::parse): `nodes` is
+/// non-empty, sorted by id, with unique ids, names and addresses; `node_id` is
+/// one of them; there is at least one voter and at most one witness; the Raft
+/// timings are ordered; the VIP (if any) lies in every node's LAN subnet.
+#[derive(Debug, Clone)]
+pub struct NodeConfig {
+    /// The configuration file this was read from.
+    pub source: PathBuf,
+    /// The node this process is (file value or override).
+    pub node_id: u64,
+    /// Cluster name, for logs and sanity checks between nodes.
+    pub cluster_name: String,
+    /// State directory, `{id}` substituted and resolved against the file's directory.
+    pub data_dir: PathBuf,
+    /// The cluster secret (trailing whitespace trimmed), at least 16 bytes.
+    pub secret: Vec<u8>,
+    /// The admin API bearer token, trimmed, non-empty.
+    pub admin_token: String,
+    /// Resolved path of the cluster secret.
+    pub secret_file: PathBuf,
+    /// Resolved path of the admin token.
+    pub admin_token_file: PathBuf,
+    /// Raft and VIP timings.
+    pub raft: RaftTimings,
+    /// The floating boot address, if configured.
+    pub vip: Option<Vip>,
+    /// Every cluster member, sorted by id.
+    pub nodes: Vec<NodeEntry>,
+}
+
+impl NodeConfig {
+    /// Reads, parses and validates `path`. `node_override` replaces the file's
+    /// `node_id` (one cluster-wide file shared by several nodes).
+    pub fn load(path: &Path, node_override: Option<u64>) -> Result<NodeConfig, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::io(path, &e))?;
+        Self::parse(&text, path, node_override)
+    }
+
+    /// Parses and validates `text`. `path` names the file in errors, and
+    /// relative paths in it resolve against `path`'s directory. The secret and
+    /// token files are read.
+    pub fn parse(
+        text: &str,
+        path: &Path,
+        node_override: Option<u64>,
+    ) -> Result<NodeConfig, ConfigError> {
+        let src = Source::new(path, text);
+        let wire: WireConfig = toml::from_str(text).map_err(|e| src.toml_error(&e))?;
+        build(&src, wire, node_override)
+    }
+
+    /// The entry of this node (`node_id`).
+    ///
+    /// # Panics
+    ///
+    /// Only if `nodes` was edited after validation to drop this node.
+    pub fn this_node(&self) -> &NodeEntry {
+        match self.node(self.node_id) {
+            Some(n) => n,
+            None => panic!("node_id {} is not listed in nodes", self.node_id),
+        }
+    }
+
+    /// The entry with id `id`, if listed.
+    pub fn node(&self, id: u64) -> Option<&NodeEntry> {
+        self.nodes.iter().find(|n| n.id == id)
+    }
+
+    /// Every node other than this one.
+    pub fn peers(&self) -> impl Iterator<Item = &NodeEntry> {
+        self.nodes.iter().filter(move |n| n.id != self.node_id)
+    }
+}
+
+fn build(
+    src: &Source<'_>,
+    wire: WireConfig,
+    node_override: Option<u64>,
+) -> Result<NodeConfig, ConfigError> {
+    let cluster_name = wire.cluster_name.get_ref().trim().to_string();
+    if cluster_name.is_empty() {
+        return Err(src.error(
+            Some(wire.cluster_name.span()),
+            "cluster_name",
+            "cluster_name must not be empty",
+        ));
+    }
+    let nodes = nodes::build_nodes(src, &wire.nodes)?;
+    let id_span = wire.node_id.as_ref().map(toml::Spanned::span);
+    let node_id = match (node_override, &wire.node_id) {
+        (Some(id), _) => id,
+        (None, Some(id)) => *id.get_ref(),
+        (None, None) => {
+            return Err(src.error(
+                None,
+                "node_id",
+                "node_id is not set; set it in the file or pass --node-id",
+            ))
+        }
+    };
+    if !nodes.iter().any(|n| n.id == node_id) {
+        let (span, how) = match node_override {
+            Some(_) => (None, " (from --node-id)"),
+            None => (id_span, ""),
+        };
+        return Err(src.error(
+            span,
+            "node_id",
+            format!("node_id {node_id}{how} is not listed in [[nodes]]"),
+        ));
+    }
+    let raft = RaftTimings::from_wire(src, wire.raft.as_ref())?;
+    let vip = match &wire.vip {
+        Some(v) => Some(Vip::from_wire(src, v, &nodes)?),
+        None => None,
+    };
+    let data_dir = files::resolve(src, &wire.data_dir, "data_dir", node_id)?;
+    let secret_file = files::resolve(src, &wire.secret_file, "secret_file", node_id)?;
+    let admin_token_file =
+        files::resolve(src, &wire.admin_token_file, "admin_token_file", node_id)?;
+    let secret = files::read_secret(src, &wire.secret_file, &secret_file)?;
+    let admin_token = files::read_token(src, &wire.admin_token_file, &admin_token_file)?;
+    Ok(NodeConfig {
+        source: src.path.to_path_buf(),
+        node_id,
+        cluster_name,
+        data_dir,
+        secret,
+        admin_token,
+        secret_file,
+        admin_token_file,
+        raft,
+        vip,
+        nodes,
+    })
+}
+
+#[cfg(test)]
+mod tests;

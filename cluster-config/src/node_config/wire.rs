@@ -1,0 +1,74 @@
+//! The node configuration's *wire* schema: private serde types mirroring the
+//! TOML file key for key. Unknown keys are rejected; values that need semantic
+//! checks are kept as [`Spanned`] text or numbers so errors can point at them.
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use super::Role;
+
+/// The whole node configuration file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct WireConfig {
+    pub node_id: Option<Spanned<u64>>,
+    pub cluster_name: Spanned<String>,
+    pub data_dir: Spanned<String>,
+    pub secret_file: Spanned<String>,
+    pub admin_token_file: Spanned<String>,
+    #[serde(default)]
+    pub raft: Option<Spanned<WireRaft>>,
+    #[serde(default)]
+    pub vip: Option<Spanned<WireVip>>,
+    #[serde(default)]
+    pub nodes: Vec<Spanned<WireNode>>,
+}
+
+/// `[raft]`: every key optional.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct WireRaft {
+    pub heartbeat_ms: Option<Spanned<u64>>,
+    pub election_timeout_min_ms: Option<Spanned<u64>>,
+    pub election_timeout_max_ms: Option<Spanned<u64>>,
+    pub snapshot_logs_since_last: Option<Spanned<u64>>,
+    pub max_in_snapshot_log_to_keep: Option<Spanned<u64>>,
+    pub vip_hold_ms: Option<Spanned<u64>>,
+}
+
+/// `[vip]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct WireVip {
+    pub address: Spanned<String>,
+    pub interface: Spanned<String>,
+}
+
+/// One `[[nodes]]` entry.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct WireNode {
+    pub id: Spanned<u64>,
+    pub name: Spanned<String>,
+    #[serde(default)]
+    pub role: Option<Spanned<Role>>,
+    pub peer_addr: Spanned<String>,
+    pub admin_addr: Spanned<String>,
+    #[serde(default)]
+    pub lan: Option<Spanned<String>>,
+    #[serde(default)]
+    pub services: Option<Spanned<WireServices>>,
+}
+
+/// `[nodes.services]`: every key optional.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct WireServices {
+    pub bind: Option<Spanned<String>>,
+    pub dhcp_port: Option<Spanned<u16>>,
+    pub tftp_port: Option<Spanned<u16>>,
+    pub http_port: Option<Spanned<u16>>,
+    pub nfs_port: Option<Spanned<u16>>,
+    pub mount_port: Option<Spanned<u16>>,
+    pub portmap_port: Option<Spanned<u16>>,
+}

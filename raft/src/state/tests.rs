@@ -1,0 +1,216 @@
+//! Property and example tests of the state machine: determinism, no panics, lease safety.
+#![allow(clippy::unwrap_used)]
+
+use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
+
+use proptest::prelude::*;
+
+use super::*;
+
+fn mac(n: u8) -> Mac {
+    Mac([0x52, 0x54, 0, 0, 0, n])
+}
+
+fn arb_ip() -> impl Strategy<Value = Ipv4Addr> {
+    (0u8..4, 0u8..12).prop_map(|(c, d)| Ipv4Addr::new(10, 1, c, d))
+}
+
+fn arb_name() -> impl Strategy<Value = String> {
+    prop_oneof![Just(String::new()), "[a-c]{1,2}"]
+}
+
+fn arb_cmd() -> impl Strategy<Value = Command> {
+    let m = (0u8..8).prop_map(mac);
+    prop_oneof![
+        (
+            m.clone(),
+            arb_name(),
+            arb_name(),
+            proptest::option::of(arb_ip())
+        )
+            .prop_map(|(mac, name, group, ip)| Command::PutHost(Host {
+                mac,
+                name,
+                group,
+                ip,
+                boot_file: None,
+                kernel_args: None
+            })),
+        m.clone().prop_map(|mac| Command::RemoveHost { mac }),
+        arb_name().prop_map(|name| Command::PutGroup(Group {
+            name,
+            ..Group::default()
+        })),
+        arb_name().prop_map(|name| Command::RemoveGroup { name }),
+        (arb_name(), arb_ip(), arb_ip(), 0u8..40).prop_map(|(name, start, end, prefix)| {
+            Command::PutPool(Pool {
+                name,
+                start,
+                end,
+                prefix,
+                router: None,
+                dns: vec![],
+            })
+        }),
+        arb_name().prop_map(|name| Command::RemovePool { name }),
+        (
+            m.clone(),
+            arb_name(),
+            proptest::option::of(arb_ip()),
+            0u32..100
+        )
+            .prop_map(
+                |(mac, pool, requested, lease_secs)| Command::AllocateLease {
+                    mac,
+                    pool,
+                    requested,
+                    lease_secs
+                }
+            ),
+        (m.clone(), arb_ip()).prop_map(|(mac, ip)| Command::ReleaseLease { mac, ip }),
+        (0u64..100_000).prop_map(|grace_ms| Command::ExpireLeases { grace_ms }),
+        (arb_name(), "[0-9a-f]{64}|x", any::<u64>()).prop_map(|(name, manifest, size)| {
+            Command::RegisterImage {
+                name,
+                manifest,
+                size,
+            }
+        }),
+        arb_name().prop_map(|name| Command::RemoveImage { name }),
+        (arb_name(), arb_name()).prop_map(|(group, image)| Command::ActivateImage { group, image }),
+        arb_name().prop_map(|group| Command::RollbackGroup { group }),
+        (0u64..4, arb_name(), any::<bool>()).prop_map(|(node, image, ready)| {
+            Command::SetReadiness {
+                node,
+                image,
+                ready,
+                reason: None,
+            }
+        }),
+    ]
+}
+
+fn arb_requests() -> impl Strategy<Value = Vec<Request>> {
+    proptest::collection::vec((arb_cmd(), 0u64..200_000), 0..80).prop_map(|v| {
+        let mut now = 1_700_000_000_000u64;
+        v.into_iter()
+            .map(|(cmd, dt)| {
+                now += dt;
+                Request { now_ms: now, cmd }
+            })
+            .collect()
+    })
+}
+
+/// No two live leases for one address, no MAC with two leases, no lease on another host's
+/// fixed address, and the MAC index agrees with the table.
+fn check_invariants(s: &State, _now: u64) {
+    let mut by_mac: BTreeMap<Mac, Ipv4Addr> = BTreeMap::new();
+    for (ip, l) in &s.leases {
+        assert_eq!(*ip, l.ip);
+        assert!(
+            by_mac.insert(l.mac, l.ip).is_none(),
+            "{} holds two leases",
+            l.mac
+        );
+        let fixed_other = s
+            .hosts
+            .values()
+            .any(|h| h.ip == Some(*ip) && h.mac != l.mac);
+        assert!(!fixed_other, "lease on another host's fixed address");
+    }
+    assert_eq!(by_mac, s.lease_by_mac);
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    /// The same command sequence gives the same state digest, also after a snapshot round
+    /// trip in the middle; nothing panics.
+    #[test]
+    fn apply_is_deterministic(reqs in arb_requests(), cut in 0usize..80) {
+        let mut a = State::default();
+        let mut b = State::default();
+        let mut ra = vec![];
+        let mut rb = vec![];
+        for (i, r) in reqs.iter().enumerate() {
+            ra.push(a.apply(r));
+            if i == cut {
+                let bytes = crate::codec::encode(&b).unwrap();
+                b = crate::codec::decode(&bytes).unwrap();
+                b.reindex();
+            }
+            rb.push(b.apply(r));
+            check_invariants(&a, r.now_ms);
+        }
+        prop_assert_eq!(ra, rb);
+        prop_assert_eq!(a.digest(), b.digest());
+    }
+
+    /// Rejected commands leave the state unchanged.
+    #[test]
+    fn rejected_commands_change_nothing(reqs in arb_requests()) {
+        let mut s = State::default();
+        for r in &reqs {
+            let before = s.digest();
+            if let Response::Rejected(_) = s.apply(r) {
+                prop_assert_eq!(before, s.digest(), "{:?}", r);
+            }
+        }
+    }
+}
+
+#[test]
+fn allocation_prefers_same_then_requested_then_lowest() {
+    let mut s = State::default();
+    let now = 1000;
+    let req = |cmd| Request { now_ms: now, cmd };
+    let pool = Pool {
+        name: "p".into(),
+        start: Ipv4Addr::new(10, 0, 0, 10),
+        end: Ipv4Addr::new(10, 0, 0, 12),
+        prefix: 24,
+        router: None,
+        dns: vec![],
+    };
+    assert_eq!(s.apply(&req(Command::PutPool(pool))), Response::Ok);
+    let alloc = |mac, requested| Command::AllocateLease {
+        mac,
+        pool: "p".into(),
+        requested,
+        lease_secs: 60,
+    };
+    let ip_of = |r: Response| match r {
+        Response::Lease(l) => l.ip,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(
+        ip_of(s.apply(&req(alloc(mac(1), None)))),
+        Ipv4Addr::new(10, 0, 0, 10)
+    );
+    let want = Ipv4Addr::new(10, 0, 0, 12);
+    assert_eq!(ip_of(s.apply(&req(alloc(mac(2), Some(want))))), want);
+    // Requested address taken -> lowest free.
+    assert_eq!(
+        ip_of(s.apply(&req(alloc(mac(3), Some(want))))),
+        Ipv4Addr::new(10, 0, 0, 11)
+    );
+    // Renewal keeps the address.
+    assert_eq!(
+        ip_of(s.apply(&req(alloc(mac(1), Some(want))))),
+        Ipv4Addr::new(10, 0, 0, 10)
+    );
+    // Exhausted.
+    assert!(matches!(
+        s.apply(&req(alloc(mac(4), None))),
+        Response::Rejected(_)
+    ));
+    // After expiry the address can go to another MAC.
+    let later = Request {
+        now_ms: now + 61_000,
+        cmd: alloc(mac(4), None),
+    };
+    assert!(matches!(s.apply(&later), Response::Lease(_)));
+    check_invariants(&s, later.now_ms);
+}

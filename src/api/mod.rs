@@ -1,0 +1,95 @@
+//! The admin HTTP API on every node: status, hosts, groups, pools, leases, members and
+//! `/metrics`. Every `/v1` call needs the admin token (`Authorization: Bearer ...`); writes
+//! made on a follower are forwarded to the leader by the [`crate::writer::Writer`].
+
+pub mod error;
+mod handlers;
+pub mod types;
+
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::routing::{delete, get, post};
+use axum::Router;
+use raftboot_raft::peer::PeerStats;
+use raftboot_raft::{Raft, SharedState};
+
+use crate::writer::Writer;
+use error::ApiError;
+
+/// Everything a handler can reach.
+pub struct AppState {
+    pub raft: Raft,
+    pub shared: SharedState,
+    pub writer: Arc<Writer>,
+    pub token: String,
+    pub node_name: String,
+    pub cluster: String,
+    pub vip: Option<String>,
+    pub peer_stats: Arc<PeerStats>,
+    pub log_flushes: Arc<AtomicU64>,
+    pub api_requests: AtomicU64,
+    pub api_unauthorized: AtomicU64,
+}
+
+/// Proof that the request carried the admin token.
+pub struct Authed;
+
+#[axum::async_trait]
+impl FromRequestParts<Arc<AppState>> for Authed {
+    type Rejection = ApiError;
+    async fn from_request_parts(
+        parts: &mut Parts,
+        st: &Arc<AppState>,
+    ) -> Result<Self, Self::Rejection> {
+        use std::sync::atomic::Ordering;
+        st.api_requests.fetch_add(1, Ordering::Relaxed);
+        let given = parts
+            .headers
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "));
+        let ok = given.is_some_and(|g| constant_time_eq(g.as_bytes(), st.token.as_bytes()));
+        if ok {
+            Ok(Authed)
+        } else {
+            st.api_unauthorized.fetch_add(1, Ordering::Relaxed);
+            Err(ApiError::Unauthorized)
+        }
+    }
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// The admin API's routes.
+pub fn router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/metrics", get(handlers::metrics))
+        .route("/v1/status", get(handlers::status))
+        .route("/v1/state", get(handlers::state))
+        .route(
+            "/v1/hosts",
+            get(handlers::list_hosts).post(handlers::put_host),
+        )
+        .route("/v1/hosts/apply", post(handlers::apply_hosts))
+        .route("/v1/hosts/:mac", delete(handlers::remove_host))
+        .route(
+            "/v1/groups",
+            get(handlers::list_groups).post(handlers::put_group),
+        )
+        .route(
+            "/v1/pools",
+            get(handlers::list_pools).post(handlers::put_pool),
+        )
+        .route(
+            "/v1/leases",
+            get(handlers::list_leases).post(handlers::allocate_lease),
+        )
+        .route("/v1/members", post(handlers::add_member))
+        .route("/v1/members/:id", delete(handlers::remove_member))
+        .with_state(state)
+}

@@ -1,0 +1,452 @@
+//! bootctl: the operator's CLI for a raftboot cluster.
+
+use std::net::Ipv4Addr;
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+use raftboot::api::types::{AddMember, ApplyHosts, ApplyReport, LeaseRequest};
+use raftboot::ctl::client::{AdminClient, CtlError};
+use raftboot::ctl::commands::{cluster_status, render_status};
+use raftboot_raft::state::{Group, Host, Lease, Pool};
+use raftboot_raft::{Mac, Response};
+use serde::Serialize;
+
+/// The local demo cluster's admin APIs (what `bootd local` starts).
+const LOCAL_APIS: &str = "127.0.0.1:7201,127.0.0.1:7202,127.0.0.1:7203";
+
+#[derive(Parser)]
+#[command(name = "bootctl", version, about = "Operate a raftboot cluster")]
+struct Cli {
+    /// Admin API addresses (host:port, comma separated); the first that answers is used.
+    #[arg(long, env = "RAFTBOOT_API", default_value = LOCAL_APIS, global = true)]
+    api: String,
+    /// File holding the admin token.
+    #[arg(
+        long,
+        env = "RAFTBOOT_TOKEN_FILE",
+        default_value = "raftboot-local/admin.token",
+        global = true
+    )]
+    token_file: PathBuf,
+    /// Print JSON instead of tables.
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Members, roles, leader, term, each node's applied index, lag and state digest, the VIP holder.
+    Status,
+    /// The host table (static MAC -> IP reservations, groups, overrides).
+    #[command(subcommand)]
+    Hosts(HostsCmd),
+    /// Boot groups.
+    #[command(subcommand)]
+    Groups(GroupsCmd),
+    /// Dynamic address pools.
+    #[command(subcommand)]
+    Pools(PoolsCmd),
+    /// Leases.
+    #[command(subcommand)]
+    Leases(LeasesCmd),
+    /// Cluster membership.
+    #[command(subcommand)]
+    Members(MembersCmd),
+    /// Config files.
+    #[command(subcommand)]
+    Config(ConfigCmd),
+}
+
+#[derive(Subcommand)]
+enum HostsCmd {
+    /// List hosts.
+    List,
+    /// Add or replace a host.
+    Add {
+        mac: Mac,
+        name: String,
+        #[arg(long, default_value = "default")]
+        group: String,
+        #[arg(long)]
+        ip: Option<Ipv4Addr>,
+        #[arg(long)]
+        boot_file: Option<String>,
+        #[arg(long)]
+        kernel_args: Option<String>,
+    },
+    /// Remove a host.
+    Rm { mac: Mac },
+    /// Apply a host inventory file (TOML; see cluster-config/examples/hosts.toml).
+    Apply {
+        file: PathBuf,
+        /// Also remove hosts the file does not list.
+        #[arg(long)]
+        prune: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum GroupsCmd {
+    List,
+    /// Create or update a group's settings.
+    Set {
+        name: String,
+        #[arg(long, default_value = "")]
+        kernel_args: String,
+        #[arg(long)]
+        boot_file: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum PoolsCmd {
+    List,
+    /// Create or update a pool: START-END/PREFIX, e.g. 10.0.0.100-10.0.0.199/24.
+    Set {
+        name: String,
+        range: String,
+        #[arg(long)]
+        router: Option<Ipv4Addr>,
+        #[arg(long, value_delimiter = ',')]
+        dns: Vec<Ipv4Addr>,
+    },
+}
+
+#[derive(Subcommand)]
+enum LeasesCmd {
+    List,
+    /// Allocate (or renew) a lease, as the DHCP server does for a client.
+    Allocate {
+        mac: Mac,
+        #[arg(long)]
+        pool: String,
+        #[arg(long)]
+        requested: Option<Ipv4Addr>,
+        #[arg(long, default_value_t = 3600)]
+        lease_secs: u32,
+    },
+}
+
+#[derive(Subcommand)]
+enum MembersCmd {
+    /// Add a node: first as a learner (it catches up), then as a voter.
+    Add {
+        id: u64,
+        name: String,
+        #[arg(long)]
+        peer: String,
+        #[arg(long)]
+        admin: String,
+        #[arg(long)]
+        witness: bool,
+    },
+    /// Remove a node.
+    Remove { id: u64 },
+}
+
+#[derive(Subcommand)]
+enum ConfigCmd {
+    /// Validate a node config file offline.
+    Check {
+        file: PathBuf,
+        #[arg(long)]
+        node_id: Option<u64>,
+    },
+}
+
+fn print<T: Serialize>(
+    json: bool,
+    v: &T,
+    table: impl FnOnce(&T) -> String,
+) -> Result<(), CtlError> {
+    if json {
+        let s = serde_json::to_string_pretty(v).map_err(|e| CtlError::Other(e.to_string()))?;
+        println!("{s}");
+    } else {
+        print!("{}", table(v));
+    }
+    Ok(())
+}
+
+fn parse_range(s: &str) -> Result<(Ipv4Addr, Ipv4Addr, u8), CtlError> {
+    let bad = || CtlError::Invalid(format!("range {s:?}: expected START-END/PREFIX"));
+    let (r, prefix) = s.split_once('/').ok_or_else(bad)?;
+    let (a, b) = r.split_once('-').ok_or_else(bad)?;
+    Ok((
+        a.parse().map_err(|_| bad())?,
+        b.parse().map_err(|_| bad())?,
+        prefix.parse().map_err(|_| bad())?,
+    ))
+}
+
+fn client(cli: &Cli) -> Result<AdminClient, CtlError> {
+    let token = std::fs::read_to_string(&cli.token_file).map_err(|e| {
+        CtlError::Invalid(format!(
+            "cannot read token file {}: {e}",
+            cli.token_file.display()
+        ))
+    })?;
+    let apis = cli
+        .api
+        .split(',')
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .collect();
+    Ok(AdminClient::new(apis, token.trim().to_string()))
+}
+
+fn run(cli: &Cli) -> Result<(), CtlError> {
+    let json = cli.json;
+    match &cli.cmd {
+        Cmd::Config(ConfigCmd::Check { file, node_id }) => {
+            let cfg = cluster_config::NodeConfig::load(file, *node_id)
+                .map_err(|e| CtlError::Invalid(e.to_string()))?;
+            println!(
+                "{}: ok ({} nodes, this is node {} \"{}\")",
+                file.display(),
+                cfg.nodes.len(),
+                cfg.node_id,
+                cfg.this_node().name
+            );
+            Ok(())
+        }
+        Cmd::Status => {
+            let s = cluster_status(&client(cli)?)?;
+            print(json, &s, render_status)
+        }
+        Cmd::Hosts(h) => {
+            let c = client(cli)?;
+            match h {
+                HostsCmd::List => {
+                    let hosts: Vec<Host> = c.get("/v1/hosts")?;
+                    print(json, &hosts, |hs| {
+                        let mut o = format!(
+                            "{:<18} {:<16} {:<12} {:<16} BOOT\n",
+                            "MAC", "NAME", "GROUP", "IP"
+                        );
+                        for h in hs {
+                            let ip =
+                                h.ip.map(|i| i.to_string())
+                                    .unwrap_or_else(|| "(pool)".into());
+                            o += &format!(
+                                "{:<18} {:<16} {:<12} {:<16} {}\n",
+                                h.mac,
+                                h.name,
+                                h.group,
+                                ip,
+                                h.boot_file.clone().unwrap_or_default()
+                            );
+                        }
+                        o
+                    })
+                }
+                HostsCmd::Add {
+                    mac,
+                    name,
+                    group,
+                    ip,
+                    boot_file,
+                    kernel_args,
+                } => {
+                    let host = Host {
+                        mac: *mac,
+                        name: name.clone(),
+                        group: group.clone(),
+                        ip: *ip,
+                        boot_file: boot_file.clone(),
+                        kernel_args: kernel_args.clone(),
+                    };
+                    let h: Host = c.post("/v1/hosts", &host)?;
+                    print(json, &h, |h| format!("host {} ({}) saved\n", h.name, h.mac))
+                }
+                HostsCmd::Rm { mac } => {
+                    c.delete::<()>(&format!("/v1/hosts/{mac}"))?;
+                    print(json, &(), |_| format!("host {mac} removed\n"))
+                }
+                HostsCmd::Apply { file, prune } => {
+                    let inv = cluster_config::Inventory::load(file)
+                        .map_err(|e| CtlError::Invalid(e.to_string()))?;
+                    let hosts = inv
+                        .hosts
+                        .into_iter()
+                        .map(|h| Host {
+                            mac: Mac(h.mac),
+                            name: h.name,
+                            group: h.group,
+                            ip: h.ip,
+                            boot_file: h.boot_file,
+                            kernel_args: h.kernel_args,
+                        })
+                        .collect();
+                    let r: ApplyReport = c.post(
+                        "/v1/hosts/apply",
+                        &ApplyHosts {
+                            hosts,
+                            prune: *prune,
+                        },
+                    )?;
+                    print(json, &r, |r| {
+                        format!(
+                            "added {}, updated {}, unchanged {}, removed {}\n",
+                            r.added, r.updated, r.unchanged, r.removed
+                        )
+                    })
+                }
+            }
+        }
+        Cmd::Groups(g) => {
+            let c = client(cli)?;
+            match g {
+                GroupsCmd::List => {
+                    let gs: Vec<Group> = c.get("/v1/groups")?;
+                    print(json, &gs, |gs| {
+                        let mut o = format!(
+                            "{:<12} {:<16} {:<24} KERNEL-ARGS\n",
+                            "GROUP", "ACTIVE-IMAGE", "HISTORY"
+                        );
+                        for g in gs {
+                            o += &format!(
+                                "{:<12} {:<16} {:<24} {}\n",
+                                g.name,
+                                g.active_image.clone().unwrap_or_else(|| "-".into()),
+                                g.history.join(","),
+                                g.kernel_args
+                            );
+                        }
+                        o
+                    })
+                }
+                GroupsCmd::Set {
+                    name,
+                    kernel_args,
+                    boot_file,
+                } => {
+                    let g = Group {
+                        name: name.clone(),
+                        kernel_args: kernel_args.clone(),
+                        boot_file: boot_file.clone(),
+                        ..Group::default()
+                    };
+                    let g: Group = c.post("/v1/groups", &g)?;
+                    print(json, &g, |g| format!("group {} saved\n", g.name))
+                }
+            }
+        }
+        Cmd::Pools(p) => {
+            let c = client(cli)?;
+            match p {
+                PoolsCmd::List => {
+                    let ps: Vec<Pool> = c.get("/v1/pools")?;
+                    print(json, &ps, |ps| {
+                        let mut o = format!("{:<12} {:<34} ROUTER\n", "POOL", "RANGE");
+                        for p in ps {
+                            o += &format!(
+                                "{:<12} {:<34} {}\n",
+                                p.name,
+                                format!("{}-{}/{}", p.start, p.end, p.prefix),
+                                p.router.map(|r| r.to_string()).unwrap_or_default()
+                            );
+                        }
+                        o
+                    })
+                }
+                PoolsCmd::Set {
+                    name,
+                    range,
+                    router,
+                    dns,
+                } => {
+                    let (start, end, prefix) = parse_range(range)?;
+                    let p = Pool {
+                        name: name.clone(),
+                        start,
+                        end,
+                        prefix,
+                        router: *router,
+                        dns: dns.clone(),
+                    };
+                    let p: Pool = c.post("/v1/pools", &p)?;
+                    print(json, &p, |p| format!("pool {} saved\n", p.name))
+                }
+            }
+        }
+        Cmd::Leases(l) => {
+            let c = client(cli)?;
+            match l {
+                LeasesCmd::List => {
+                    let ls: Vec<Lease> = c.get("/v1/leases")?;
+                    print(json, &ls, |ls| {
+                        let mut o = format!(
+                            "{:<16} {:<18} {:<10} EXPIRES(ms since epoch)\n",
+                            "IP", "MAC", "POOL"
+                        );
+                        for l in ls {
+                            o += &format!(
+                                "{:<16} {:<18} {:<10} {}\n",
+                                l.ip, l.mac, l.pool, l.expires_ms
+                            );
+                        }
+                        o
+                    })
+                }
+                LeasesCmd::Allocate {
+                    mac,
+                    pool,
+                    requested,
+                    lease_secs,
+                } => {
+                    let req = LeaseRequest {
+                        mac: *mac,
+                        pool: pool.clone(),
+                        requested: *requested,
+                        lease_secs: *lease_secs,
+                    };
+                    let r: Response = c.post("/v1/leases", &req)?;
+                    print(json, &r, |r| match r {
+                        Response::Lease(l) => format!("{} -> {} (pool {})\n", l.mac, l.ip, l.pool),
+                        Response::Fixed(ip) => format!("{mac} has the fixed address {ip}\n"),
+                        other => format!("{other:?}\n"),
+                    })
+                }
+            }
+        }
+        Cmd::Members(m) => {
+            let c = client(cli)?;
+            match m {
+                MembersCmd::Add {
+                    id,
+                    name,
+                    peer,
+                    admin,
+                    witness,
+                } => {
+                    let req = AddMember {
+                        id: *id,
+                        name: name.clone(),
+                        peer_addr: peer.clone(),
+                        admin_addr: admin.clone(),
+                        witness: *witness,
+                    };
+                    c.post::<_, ()>("/v1/members", &req)?;
+                    print(json, &(), |_| {
+                        format!("node {id} added (learner, caught up, now voter)\n")
+                    })
+                }
+                MembersCmd::Remove { id } => {
+                    c.delete::<()>(&format!("/v1/members/{id}"))?;
+                    print(json, &(), |_| format!("node {id} removed\n"))
+                }
+            }
+        }
+    }
+}
+
+fn main() {
+    let cli = Cli::parse();
+    if let Err(e) = run(&cli) {
+        eprintln!("bootctl: {e}");
+        std::process::exit(e.exit_code());
+    }
+}

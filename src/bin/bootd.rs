@@ -1,0 +1,91 @@
+//! bootd: the raftboot boot server.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+
+#[derive(Parser)]
+#[command(
+    name = "bootd",
+    version,
+    about = "raftboot boot server: a Raft-replicated network-boot node"
+)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Run one node from its config file.
+    Run {
+        /// The node's config file (TOML).
+        #[arg(long, short)]
+        config: PathBuf,
+        /// Which node of the file's [[nodes]] to run (overrides the file's node_id).
+        #[arg(long)]
+        node_id: Option<u64>,
+    },
+    /// Run a three-node demo cluster on loopback (unprivileged ports, data under --dir).
+    Local {
+        /// Where the config, secrets, data and logs go.
+        #[arg(long, default_value = "raftboot-local")]
+        dir: PathBuf,
+    },
+}
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("RAFTBOOT_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,openraft=warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false)
+        .init();
+}
+
+fn shutdown_on_signals() -> anyhow::Result<CancellationToken> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let token = CancellationToken::new();
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    let t = token.clone();
+    tokio::spawn(async move {
+        tokio::select! {
+            _ = term.recv() => tracing::info!("SIGTERM"),
+            _ = int.recv() => tracing::info!("SIGINT"),
+        }
+        t.cancel();
+    });
+    Ok(token)
+}
+
+#[tokio::main]
+async fn main() {
+    let cli = Cli::parse();
+    init_tracing();
+    let result = match cli.cmd {
+        Cmd::Run { config, node_id } => match cluster_config::NodeConfig::load(&config, node_id) {
+            Ok(cfg) => match shutdown_on_signals() {
+                Ok(stop) => {
+                    let span = tracing::info_span!("node", node = cfg.node_id);
+                    raftboot::node::run(cfg, stop).instrument(span).await
+                }
+                Err(e) => Err(e),
+            },
+            Err(e) => {
+                eprintln!("bootd: {e}");
+                std::process::exit(2);
+            }
+        },
+        Cmd::Local { dir } => match shutdown_on_signals() {
+            Ok(stop) => raftboot::local::run(&dir, stop).await,
+            Err(e) => Err(e),
+        },
+    };
+    if let Err(e) = result {
+        eprintln!("bootd: {e:#}");
+        std::process::exit(1);
+    }
+}

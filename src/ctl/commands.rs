@@ -1,0 +1,159 @@
+//! bootctl's commands: each fetches or submits through [`AdminClient`] and prints a table,
+//! or JSON with `--json`.
+
+use std::fmt::Write;
+
+use serde::{Deserialize, Serialize};
+
+use super::client::{AdminClient, CtlError};
+use crate::api::types::NodeStatus;
+
+/// One node's entry in `bootctl status`: its own report, or why it could not be read.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct NodeReport {
+    pub id: u64,
+    pub name: String,
+    pub admin_addr: String,
+    pub voter: bool,
+    pub witness: bool,
+    pub status: Option<NodeStatus>,
+    pub error: Option<String>,
+    /// Entries behind the leader's last log index.
+    pub lag: Option<u64>,
+}
+
+/// What `bootctl status --json` prints.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ClusterStatus {
+    pub cluster: String,
+    pub leader: Option<u64>,
+    pub term: u64,
+    pub vip: Option<String>,
+    pub vip_holder: Option<u64>,
+    pub nodes: Vec<NodeReport>,
+}
+
+/// Ask one node for the membership, then every member for its own status.
+pub fn cluster_status(c: &AdminClient) -> Result<ClusterStatus, CtlError> {
+    let first: NodeStatus = c.get("/v1/status")?;
+    let mut nodes = Vec::new();
+    for m in &first.members {
+        let one = if m.id == first.id {
+            Ok(first.clone())
+        } else {
+            c.for_node(&m.admin_addr).get::<NodeStatus>("/v1/status")
+        };
+        let (status, error) = match one {
+            Ok(s) => (Some(s), None),
+            Err(e) => (None, Some(e.to_string())),
+        };
+        nodes.push(NodeReport {
+            id: m.id,
+            name: m.name.clone(),
+            admin_addr: m.admin_addr.clone(),
+            voter: m.voter,
+            witness: m.witness,
+            status,
+            error,
+            lag: None,
+        });
+    }
+    let leader_status = nodes
+        .iter()
+        .filter_map(|n| n.status.as_ref())
+        .filter(|s| s.leader == Some(s.id))
+        .max_by_key(|s| s.term)
+        .cloned();
+    let leader = leader_status.as_ref().map(|s| s.id).or(first.leader);
+    let term = leader_status.as_ref().map(|s| s.term).unwrap_or(first.term);
+    if let Some(ls) = &leader_status {
+        let last = ls.last_log_index.unwrap_or(0);
+        for n in &mut nodes {
+            n.lag = n
+                .status
+                .as_ref()
+                .map(|s| last.saturating_sub(s.applied_index.unwrap_or(0)));
+        }
+    }
+    let vip_holder = nodes
+        .iter()
+        .filter_map(|n| n.status.as_ref())
+        .find_map(|s| s.vip_holder);
+    Ok(ClusterStatus {
+        cluster: first.cluster.clone(),
+        leader,
+        term,
+        vip: first.vip.clone(),
+        vip_holder,
+        nodes,
+    })
+}
+
+/// The table `bootctl status` prints.
+pub fn render_status(s: &ClusterStatus) -> String {
+    let mut o = String::new();
+    let leader = match s.leader {
+        Some(id) => {
+            let name = s
+                .nodes
+                .iter()
+                .find(|n| n.id == id)
+                .map(|n| n.name.as_str())
+                .unwrap_or("?");
+            format!("{id} ({name})")
+        }
+        None => "none".to_string(),
+    };
+    let _ = writeln!(
+        o,
+        "cluster {}  leader {}  term {}",
+        s.cluster, leader, s.term
+    );
+    let vip = match (&s.vip, s.vip_holder) {
+        (None, _) => "none configured (loopback cluster: services follow the leader)".to_string(),
+        (Some(v), Some(h)) => format!("{v} held by node {h}"),
+        (Some(v), None) => format!("{v} not held"),
+    };
+    let _ = writeln!(o, "vip     {vip}");
+    let _ = writeln!(
+        o,
+        "{:<4} {:<10} {:<8} {:<10} {:>8} {:>6}  {:<16} ADMIN",
+        "ID", "NAME", "ROLE", "STATE", "APPLIED", "LAG", "STATE-DIGEST"
+    );
+    for n in &s.nodes {
+        let role = if n.witness {
+            "witness"
+        } else if n.voter {
+            "voter"
+        } else {
+            "learner"
+        };
+        match &n.status {
+            Some(st) => {
+                let _ = writeln!(
+                    o,
+                    "{:<4} {:<10} {:<8} {:<10} {:>8} {:>6}  {:<16} {}",
+                    n.id,
+                    n.name,
+                    role,
+                    st.server_state,
+                    st.applied_index
+                        .map(|i| i.to_string())
+                        .unwrap_or_else(|| "-".into()),
+                    n.lag.map(|l| l.to_string()).unwrap_or_else(|| "-".into()),
+                    &st.state_digest.get(..16).unwrap_or(&st.state_digest),
+                    n.admin_addr
+                );
+            }
+            None => {
+                let err = n.error.clone().unwrap_or_default();
+                let _ = writeln!(
+                    o,
+                    "{:<4} {:<10} {:<8} {:<10} {:>8} {:>6}  {:<16} {} ({err})",
+                    n.id, n.name, role, "DOWN", "-", "-", "-", n.admin_addr
+                );
+            }
+        }
+    }
+    o
+}

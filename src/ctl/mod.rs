@@ -1,0 +1,6 @@
+//! bootctl's client side: [`client::AdminClient`] talks to any node's admin API and turns
+//! every failure into one clear line ([`client::CtlError`]); [`commands`] renders results as
+//! tables or JSON.
+
+pub mod client;
+pub mod commands;

@@ -1,0 +1,151 @@
+//! Prometheus text exposition of a node's metrics, rendered at scrape time from openraft's
+//! metrics watch and the counters the stores, peer network and API keep.
+
+use std::fmt::Write;
+use std::sync::atomic::Ordering;
+
+use crate::api::AppState;
+
+fn metric(out: &mut String, name: &str, kind: &str, help: &str, value: u64) {
+    let _ = writeln!(
+        out,
+        "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}"
+    );
+}
+
+/// Render every metric of this node.
+pub fn render(st: &AppState) -> String {
+    let m = st.raft.metrics().borrow().clone();
+    let mut o = String::new();
+    let is_leader = u64::from(m.current_leader == Some(m.id));
+    metric(
+        &mut o,
+        "raftboot_raft_term",
+        "gauge",
+        "Current Raft term.",
+        m.current_term,
+    );
+    metric(
+        &mut o,
+        "raftboot_raft_is_leader",
+        "gauge",
+        "1 if this node is the Raft leader.",
+        is_leader,
+    );
+    metric(
+        &mut o,
+        "raftboot_raft_has_leader",
+        "gauge",
+        "1 if this node knows a leader.",
+        u64::from(m.current_leader.is_some()),
+    );
+    metric(
+        &mut o,
+        "raftboot_raft_last_log_index",
+        "gauge",
+        "Index of the last log entry.",
+        m.last_log_index.unwrap_or(0),
+    );
+    metric(
+        &mut o,
+        "raftboot_raft_applied_index",
+        "gauge",
+        "Index of the last applied entry.",
+        m.last_applied.map(|l| l.index).unwrap_or(0),
+    );
+    let _ = writeln!(o, "# HELP raftboot_raft_replication_lag Entries a follower is behind the leader (leader only).\n# TYPE raftboot_raft_replication_lag gauge");
+    if let Some(r) = &m.replication {
+        let last = m.last_log_index.unwrap_or(0);
+        for (id, matched) in r.iter() {
+            let lag = last.saturating_sub(matched.map(|l| l.index).unwrap_or(0));
+            let _ = writeln!(o, "raftboot_raft_replication_lag{{target=\"{id}\"}} {lag}");
+        }
+    }
+    let s = &st.shared.stats;
+    metric(
+        &mut o,
+        "raftboot_commands_applied_total",
+        "counter",
+        "Log entries applied to the state machine.",
+        s.applied.load(Ordering::Relaxed),
+    );
+    metric(
+        &mut o,
+        "raftboot_snapshots_built_total",
+        "counter",
+        "Snapshots built.",
+        s.snapshots_built.load(Ordering::Relaxed),
+    );
+    metric(
+        &mut o,
+        "raftboot_snapshots_installed_total",
+        "counter",
+        "Snapshots installed from the leader.",
+        s.snapshots_installed.load(Ordering::Relaxed),
+    );
+    metric(
+        &mut o,
+        "raftboot_log_flushes_total",
+        "counter",
+        "fsyncs of the sled log.",
+        st.log_flushes.load(Ordering::Relaxed),
+    );
+    let p = &st.peer_stats;
+    metric(
+        &mut o,
+        "raftboot_peer_handshakes_total",
+        "counter",
+        "Authenticated peer connections.",
+        p.handshakes_ok.load(Ordering::Relaxed),
+    );
+    let _ = writeln!(o, "# HELP raftboot_peer_refused_total Peer connections or RPCs refused, by reason.\n# TYPE raftboot_peer_refused_total counter");
+    for (reason, v) in [
+        ("secret", &p.refused_secret),
+        ("identity", &p.refused_identity),
+        ("rpc_sender", &p.refused_rpc_sender),
+        ("malformed", &p.malformed_frames),
+    ] {
+        let _ = writeln!(
+            o,
+            "raftboot_peer_refused_total{{reason=\"{reason}\"}} {}",
+            v.load(Ordering::Relaxed)
+        );
+    }
+    metric(
+        &mut o,
+        "raftboot_peer_rpcs_total",
+        "counter",
+        "Peer RPCs served.",
+        p.rpcs_served.load(Ordering::Relaxed),
+    );
+    metric(
+        &mut o,
+        "raftboot_admin_requests_total",
+        "counter",
+        "Authenticated admin API calls attempted.",
+        st.api_requests.load(Ordering::Relaxed),
+    );
+    metric(
+        &mut o,
+        "raftboot_admin_unauthorized_total",
+        "counter",
+        "Admin API calls refused for a bad token.",
+        st.api_unauthorized.load(Ordering::Relaxed),
+    );
+    let data = st.shared.read();
+    metric(
+        &mut o,
+        "raftboot_hosts",
+        "gauge",
+        "Hosts in the replicated host table.",
+        data.state.hosts.len() as u64,
+    );
+    metric(
+        &mut o,
+        "raftboot_leases",
+        "gauge",
+        "Leases in the replicated lease table.",
+        data.state.leases.len() as u64,
+    );
+    o
+}

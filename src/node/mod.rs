@@ -1,0 +1,177 @@
+//! A running boot server: opens the sled stores, starts Raft, the peer server and the admin
+//! API, initializes a fresh cluster exactly once ([`bootstrap`]), and shuts everything down
+//! in a fixed order (admin API, peer server, Raft, sled flush) within a deadline.
+
+pub mod bootstrap;
+
+use std::net::SocketAddr;
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use cluster_config::{NodeConfig, Role};
+use raftboot_raft::peer::server::PeerCheck;
+use raftboot_raft::peer::{PeerAuth, PeerNetworkFactory, PeerServer, PeerStats};
+use raftboot_raft::raft_config::openraft_config;
+use raftboot_raft::{NodeId, NodeInfo, Raft, SharedState, SledLogStore, SledStateMachine};
+use tokio_util::sync::CancellationToken;
+
+use crate::api::{self, AppState};
+use crate::writer::Writer;
+
+/// How long shutdown may take before the process exits anyway.
+pub const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(10);
+
+/// The membership entry for a configured node.
+pub fn node_info(e: &cluster_config::NodeEntry) -> NodeInfo {
+    NodeInfo {
+        name: e.name.clone(),
+        peer_addr: e.peer_addr.to_string(),
+        admin_addr: e.admin_addr.to_string(),
+        witness: e.role == Role::Witness,
+    }
+}
+
+/// Who may connect to the peer port: configured nodes and current members; off loopback,
+/// only from the address that node is configured (or registered) with.
+fn peer_check(cfg: &NodeConfig, raft: Raft) -> PeerCheck {
+    let configured: Vec<(NodeId, SocketAddr)> =
+        cfg.nodes.iter().map(|n| (n.id, n.peer_addr)).collect();
+    Arc::new(move |id, remote: SocketAddr| {
+        let from_config = configured
+            .iter()
+            .find(|(i, _)| *i == id)
+            .map(|(_, a)| a.ip());
+        let from_membership = {
+            let m = raft.metrics().borrow().membership_config.clone();
+            m.membership()
+                .get_node(&id)
+                .and_then(|n| n.peer_addr.parse::<SocketAddr>().ok())
+                .map(|a| a.ip())
+        };
+        let Some(ip) = from_membership.or(from_config) else {
+            return Err(format!("node {id} is not a member of this cluster"));
+        };
+        if ip.is_loopback() || ip.is_unspecified() || ip == remote.ip() {
+            Ok(())
+        } else {
+            Err(format!(
+                "node {id} is registered at {ip}, but connected from {}",
+                remote.ip()
+            ))
+        }
+    })
+}
+
+/// Run a node until `shutdown` is cancelled.
+pub async fn run(cfg: NodeConfig, shutdown: CancellationToken) -> anyhow::Result<()> {
+    let me = cfg.this_node().clone();
+    std::fs::create_dir_all(&cfg.data_dir)
+        .with_context(|| format!("creating data dir {}", cfg.data_dir.display()))?;
+    let db = sled::Config::new()
+        .path(cfg.data_dir.join("sled"))
+        .open()
+        .with_context(|| {
+            format!(
+                "opening the sled store in {} (is another bootd using it?)",
+                cfg.data_dir.display()
+            )
+        })?;
+    let log_store = SledLogStore::open(&db).context("opening the Raft log")?;
+    let log_flushes = log_store.flushes.clone();
+    let fresh = log_store.is_empty().context("reading the Raft log")?;
+    let sm = SledStateMachine::open(&db).context("opening the state machine")?;
+    let shared: SharedState = sm.shared();
+
+    let rcfg = openraft_config(&cfg.cluster_name, &cfg.raft, &me.role).context("Raft timings")?;
+    let auth = PeerAuth::new(&cfg.cluster_name, me.id, &cfg.secret);
+    let raft = Raft::new(
+        me.id,
+        Arc::new(rcfg),
+        PeerNetworkFactory::new(auth.clone()),
+        log_store,
+        sm,
+    )
+    .await
+    .context("starting Raft")?;
+
+    let peer_stats = Arc::new(PeerStats::default());
+    let peer_listener = tokio::net::TcpListener::bind(me.peer_addr)
+        .await
+        .with_context(|| format!("binding the peer port {}", me.peer_addr))?;
+    let admin_listener = tokio::net::TcpListener::bind(me.admin_addr)
+        .await
+        .with_context(|| format!("binding the admin API {}", me.admin_addr))?;
+
+    // The shutdown tree: each layer has its own token, cancelled in order below.
+    let admin_stop = CancellationToken::new();
+    let peer_stop = CancellationToken::new();
+    let background_stop = CancellationToken::new();
+
+    let server = Arc::new(PeerServer {
+        auth: auth.clone(),
+        raft: raft.clone(),
+        check: peer_check(&cfg, raft.clone()),
+        stats: peer_stats.clone(),
+    });
+    let peer_task = tokio::spawn(server.serve(peer_listener, peer_stop.clone()));
+
+    let writer = Arc::new(Writer::new(raft.clone(), auth.clone()));
+    let state = Arc::new(AppState {
+        raft: raft.clone(),
+        shared: shared.clone(),
+        writer,
+        token: cfg.admin_token.clone(),
+        node_name: me.name.clone(),
+        cluster: cfg.cluster_name.clone(),
+        vip: cfg
+            .vip
+            .as_ref()
+            .map(|v| format!("{}/{}", v.address, v.prefix)),
+        peer_stats,
+        log_flushes,
+        api_requests: AtomicU64::new(0),
+        api_unauthorized: AtomicU64::new(0),
+    });
+    let stop = admin_stop.clone();
+    let admin_task = tokio::spawn(async move {
+        axum::serve(admin_listener, api::router(state))
+            .with_graceful_shutdown(async move { stop.cancelled().await })
+            .await
+    });
+
+    let boot_task = tokio::spawn(bootstrap::initialize_once(
+        cfg.clone(),
+        raft.clone(),
+        auth.clone(),
+        fresh,
+        background_stop.clone(),
+    ));
+    tracing::info!(name = %me.name, peer = %me.peer_addr, admin = %me.admin_addr, role = ?me.role, "bootd started");
+
+    shutdown.cancelled().await;
+    tracing::info!("shutting down");
+    let ordered = async {
+        background_stop.cancel();
+        let _ = boot_task.await;
+        admin_stop.cancel();
+        let _ = admin_task.await;
+        peer_stop.cancel();
+        let _ = peer_task.await;
+        if let Err(e) = raft.shutdown().await {
+            tracing::warn!(error = %e, "raft shutdown");
+        }
+        if let Err(e) = db.flush_async().await {
+            tracing::warn!(error = %e, "sled flush at shutdown");
+        }
+    };
+    if tokio::time::timeout(SHUTDOWN_DEADLINE, ordered)
+        .await
+        .is_err()
+    {
+        tracing::warn!("shutdown deadline passed; exiting anyway");
+    }
+    tracing::info!("stopped");
+    Ok(())
+}
