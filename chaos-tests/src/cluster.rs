@@ -1,0 +1,301 @@
+//! A loopback cluster of real `bootd` processes for tests and benchmarks.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use anyhow::Context;
+use raftboot::api::types::NodeStatus;
+use raftboot::ctl::client::AdminClient;
+
+use crate::wait;
+
+/// How a test cluster is laid out.
+#[derive(Debug, Clone)]
+pub struct Spec {
+    /// Node ids that are witnesses (the rest are voters).
+    pub witnesses: Vec<u64>,
+    pub nodes: u64,
+    pub heartbeat_ms: u64,
+    pub election_min_ms: u64,
+    pub election_max_ms: u64,
+    pub snapshot_logs_since_last: u64,
+    pub max_in_snapshot_log_to_keep: u64,
+}
+
+impl Default for Spec {
+    fn default() -> Self {
+        Self {
+            witnesses: vec![],
+            nodes: 3,
+            heartbeat_ms: 50,
+            election_min_ms: 300,
+            election_max_ms: 600,
+            snapshot_logs_since_last: 5000,
+            max_in_snapshot_log_to_keep: 1000,
+        }
+    }
+}
+
+/// One node's fixed facts.
+#[derive(Debug, Clone)]
+pub struct NodeAddr {
+    pub id: u64,
+    pub name: String,
+    pub peer: String,
+    pub admin: String,
+}
+
+/// A running test cluster. Dropping it stops every process it started (by PID) and removes
+/// its directory.
+pub struct Cluster {
+    pub dir: tempfile::TempDir,
+    pub config: PathBuf,
+    pub token: String,
+    pub secret: String,
+    pub cluster_name: String,
+    pub nodes: BTreeMap<u64, NodeAddr>,
+    procs: BTreeMap<u64, Child>,
+}
+
+fn free_port() -> anyhow::Result<u16> {
+    let l = std::net::TcpListener::bind("127.0.0.1:0")?;
+    Ok(l.local_addr()?.port())
+}
+
+impl Cluster {
+    /// Write the config and start every node.
+    pub fn start(spec: &Spec) -> anyhow::Result<Cluster> {
+        let dir = tempfile::Builder::new()
+            .prefix("raftboot-test-")
+            .tempdir()?;
+        let secret: String = (0..32)
+            .map(|_| format!("{:02x}", rand::random::<u8>()))
+            .collect();
+        let token: String = (0..16)
+            .map(|_| format!("{:02x}", rand::random::<u8>()))
+            .collect();
+        std::fs::write(dir.path().join("cluster.secret"), &secret)?;
+        std::fs::write(dir.path().join("admin.token"), &token)?;
+        let cluster_name = "test".to_string();
+        let mut toml = format!(
+            "node_id = 1\ncluster_name = \"{cluster_name}\"\ndata_dir = \"node{{id}}\"\nsecret_file = \"cluster.secret\"\nadmin_token_file = \"admin.token\"\n\n[raft]\nheartbeat_ms = {}\nelection_timeout_min_ms = {}\nelection_timeout_max_ms = {}\nsnapshot_logs_since_last = {}\nmax_in_snapshot_log_to_keep = {}\nvip_hold_ms = {}\n",
+            spec.heartbeat_ms,
+            spec.election_min_ms,
+            spec.election_max_ms,
+            spec.snapshot_logs_since_last,
+            spec.max_in_snapshot_log_to_keep,
+            spec.election_min_ms * 6 / 10,
+        );
+        let mut nodes = BTreeMap::new();
+        for id in 1..=spec.nodes {
+            let n = NodeAddr {
+                id,
+                name: format!("node{id}"),
+                peer: format!("127.0.0.1:{}", free_port()?),
+                admin: format!("127.0.0.1:{}", free_port()?),
+            };
+            let role = if spec.witnesses.contains(&id) {
+                "witness"
+            } else {
+                "voter"
+            };
+            let ports: Vec<u16> = (0..6).map(|_| free_port()).collect::<Result<_, _>>()?;
+            let _ = write!(
+                toml,
+                "\n[[nodes]]\nid = {id}\nname = \"{}\"\nrole = \"{role}\"\npeer_addr = \"{}\"\nadmin_addr = \"{}\"\n[nodes.services]\nbind = \"127.0.0.1\"\ndhcp_port = {}\ntftp_port = {}\nhttp_port = {}\nnfs_port = {}\nmount_port = {}\nportmap_port = {}\n",
+                n.name, n.peer, n.admin, ports[0], ports[1], ports[2], ports[3], ports[4], ports[5]
+            );
+            nodes.insert(id, n);
+        }
+        let config = dir.path().join("cluster.toml");
+        std::fs::write(&config, toml)?;
+        let mut c = Cluster {
+            dir,
+            config,
+            token,
+            secret,
+            cluster_name,
+            nodes,
+            procs: BTreeMap::new(),
+        };
+        let ids: Vec<u64> = c.nodes.keys().copied().collect();
+        for id in ids {
+            c.start_node(id)?;
+        }
+        Ok(c)
+    }
+
+    /// Start (or restart) one node from its data dir.
+    pub fn start_node(&mut self, id: u64) -> anyhow::Result<()> {
+        anyhow::ensure!(
+            !self.procs.contains_key(&id),
+            "node {id} is already running"
+        );
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.log_path(id))?;
+        let child = Command::new(crate::bin("bootd")?)
+            .args(["run", "--config"])
+            .arg(&self.config)
+            .args(["--node-id", &id.to_string()])
+            .env("RAFTBOOT_LOG", "info,openraft=warn")
+            .stdout(Stdio::from(log.try_clone()?))
+            .stderr(Stdio::from(log))
+            .spawn()
+            .with_context(|| format!("starting node {id}"))?;
+        self.procs.insert(id, child);
+        Ok(())
+    }
+
+    pub fn log_path(&self, id: u64) -> PathBuf {
+        self.dir.path().join(format!("node{id}.log"))
+    }
+
+    pub fn data_dir(&self, id: u64) -> PathBuf {
+        self.dir.path().join(format!("node{id}"))
+    }
+
+    /// PID of a running node.
+    pub fn pid(&self, id: u64) -> Option<u32> {
+        self.procs.get(&id).map(|c| c.id())
+    }
+
+    fn signal(&mut self, id: u64, sig: nix::sys::signal::Signal) -> anyhow::Result<()> {
+        let mut child = self
+            .procs
+            .remove(&id)
+            .with_context(|| format!("node {id} is not running"))?;
+        let pid = nix::unistd::Pid::from_raw(i32::try_from(child.id())?);
+        nix::sys::signal::kill(pid, sig)?;
+        child.wait()?;
+        Ok(())
+    }
+
+    /// SIGKILL a node (by the PID we started) and reap it.
+    pub fn kill(&mut self, id: u64) -> anyhow::Result<()> {
+        self.signal(id, nix::sys::signal::Signal::SIGKILL)
+    }
+
+    /// SIGTERM a node and wait for it to exit.
+    pub fn stop(&mut self, id: u64) -> anyhow::Result<()> {
+        self.signal(id, nix::sys::signal::Signal::SIGTERM)
+    }
+
+    /// Delete a (stopped) node's data dir.
+    pub fn wipe(&self, id: u64) -> anyhow::Result<()> {
+        anyhow::ensure!(
+            !self.procs.contains_key(&id),
+            "stop node {id} before wiping it"
+        );
+        let d = self.data_dir(id);
+        if d.exists() {
+            std::fs::remove_dir_all(&d)?;
+        }
+        Ok(())
+    }
+
+    pub fn running(&self) -> Vec<u64> {
+        self.procs.keys().copied().collect()
+    }
+
+    /// An admin client for one node.
+    pub fn client(&self, id: u64) -> AdminClient {
+        AdminClient::new(vec![self.nodes[&id].admin.clone()], self.token.clone())
+    }
+
+    /// An admin client trying every running node.
+    pub fn any_client(&self) -> AdminClient {
+        AdminClient::new(
+            self.running()
+                .iter()
+                .map(|id| self.nodes[id].admin.clone())
+                .collect(),
+            self.token.clone(),
+        )
+    }
+
+    pub fn status(&self, id: u64) -> anyhow::Result<NodeStatus> {
+        self.client(id)
+            .get("/v1/status")
+            .map_err(|e| anyhow::anyhow!("node {id}: {e}"))
+    }
+
+    /// Wait until the running nodes agree on one leader; return it.
+    pub fn wait_leader(&self, timeout: Duration) -> anyhow::Result<u64> {
+        wait::until("a leader all running nodes agree on", timeout, || {
+            let mut leaders = Vec::new();
+            for id in self.running() {
+                let s = self.status(id).map_err(|e| e.to_string())?;
+                leaders.push(s.leader);
+            }
+            match leaders.first() {
+                Some(Some(l))
+                    if leaders.iter().all(|x| *x == Some(*l)) && self.procs.contains_key(l) =>
+                {
+                    Ok(*l)
+                }
+                _ => Err(format!("leaders seen: {leaders:?}")),
+            }
+        })
+    }
+
+    /// Wait until the given nodes have applied the same index with the same state digest.
+    pub fn wait_converged(&self, ids: &[u64], timeout: Duration) -> anyhow::Result<String> {
+        wait::until("replicas to converge", timeout, || {
+            let mut seen = Vec::new();
+            for id in ids {
+                let s = self.status(*id).map_err(|e| e.to_string())?;
+                seen.push((*id, s.applied_index, s.state_digest));
+            }
+            let first = &seen[0];
+            if seen.iter().all(|s| s.1 == first.1 && s.2 == first.2) {
+                Ok(first.2.clone())
+            } else {
+                Err(format!("{seen:?}"))
+            }
+        })
+    }
+
+    /// Run the real bootctl against this cluster.
+    pub fn bootctl(&self, args: &[&str]) -> anyhow::Result<std::process::Output> {
+        let apis: Vec<String> = self
+            .running()
+            .iter()
+            .map(|id| self.nodes[id].admin.clone())
+            .collect();
+        Ok(Command::new(crate::bin("bootctl")?)
+            .arg("--api")
+            .arg(apis.join(","))
+            .arg("--token-file")
+            .arg(self.dir.path().join("admin.token"))
+            .args(args)
+            .output()?)
+    }
+
+    fn log_tail(path: &Path, lines: usize) -> String {
+        let text = std::fs::read_to_string(path).unwrap_or_default();
+        let all: Vec<&str> = text.lines().collect();
+        all[all.len().saturating_sub(lines)..].join("\n")
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        let ids: Vec<u64> = self.procs.keys().copied().collect();
+        for id in ids {
+            let _ = self.kill(id);
+        }
+        if std::thread::panicking() {
+            for id in self.nodes.keys() {
+                eprintln!(
+                    "---- node {id} log (tail) ----\n{}",
+                    Self::log_tail(&self.log_path(*id), 40)
+                );
+            }
+        }
+    }
+}
