@@ -7,6 +7,7 @@
 //! [`ctl`] is bootctl's client side; [`local`] runs the three-node loopback demo cluster.
 
 pub mod api;
+pub mod cas;
 pub mod ctl;
 pub mod local;
 pub mod metrics;

@@ -60,9 +60,18 @@ pub struct Cluster {
     procs: BTreeMap<u64, Child>,
 }
 
-fn free_port() -> anyhow::Result<u16> {
-    let l = std::net::TcpListener::bind("127.0.0.1:0")?;
-    Ok(l.local_addr()?.port())
+/// Hands out distinct free loopback ports: each probe listener stays open until the
+/// allocator is dropped, so the kernel cannot hand the same port out twice.
+#[derive(Default)]
+struct Ports(Vec<std::net::TcpListener>);
+
+impl Ports {
+    fn next(&mut self) -> anyhow::Result<u16> {
+        let l = std::net::TcpListener::bind("127.0.0.1:0")?;
+        let port = l.local_addr()?.port();
+        self.0.push(l);
+        Ok(port)
+    }
 }
 
 impl Cluster {
@@ -90,26 +99,28 @@ impl Cluster {
             spec.election_min_ms * 6 / 10,
         );
         let mut nodes = BTreeMap::new();
+        let mut ports = Ports::default();
         for id in 1..=spec.nodes {
             let n = NodeAddr {
                 id,
                 name: format!("node{id}"),
-                peer: format!("127.0.0.1:{}", free_port()?),
-                admin: format!("127.0.0.1:{}", free_port()?),
+                peer: format!("127.0.0.1:{}", ports.next()?),
+                admin: format!("127.0.0.1:{}", ports.next()?),
             };
             let role = if spec.witnesses.contains(&id) {
                 "witness"
             } else {
                 "voter"
             };
-            let ports: Vec<u16> = (0..6).map(|_| free_port()).collect::<Result<_, _>>()?;
+            let svc: Vec<u16> = (0..6).map(|_| ports.next()).collect::<Result<_, _>>()?;
             let _ = write!(
                 toml,
                 "\n[[nodes]]\nid = {id}\nname = \"{}\"\nrole = \"{role}\"\npeer_addr = \"{}\"\nadmin_addr = \"{}\"\n[nodes.services]\nbind = \"127.0.0.1\"\ndhcp_port = {}\ntftp_port = {}\nhttp_port = {}\nnfs_port = {}\nmount_port = {}\nportmap_port = {}\n",
-                n.name, n.peer, n.admin, ports[0], ports[1], ports[2], ports[3], ports[4], ports[5]
+                n.name, n.peer, n.admin, svc[0], svc[1], svc[2], svc[3], svc[4], svc[5]
             );
             nodes.insert(id, n);
         }
+        drop(ports);
         let config = dir.path().join("cluster.toml");
         std::fs::write(&config, toml)?;
         let mut c = Cluster {

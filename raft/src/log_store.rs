@@ -1,6 +1,7 @@
 //! The Raft log on sled: entries keyed by big-endian index in tree `log`; the vote, the
 //! committed id and the last purged id in tree `meta`. An append is acknowledged to openraft
-//! only after sled has flushed it to disk.
+//! only after sled has flushed it to disk: appends are handed to a flusher thread that
+//! drains every pending append, fsyncs once, and completes them in order (group commit).
 
 use std::fmt::Debug;
 use std::ops::RangeBounds;
@@ -26,6 +27,45 @@ pub struct SledLogStore {
     meta: sled::Tree,
     /// Counts fsyncs, for metrics.
     pub flushes: Arc<std::sync::atomic::AtomicU64>,
+    flusher: Arc<Flusher>,
+}
+
+/// The group-commit thread; dropping the last handle stops and joins it, so the sled
+/// database is released when the store is.
+struct Flusher {
+    tx: Option<std::sync::mpsc::Sender<LogFlushed<TypeConfig>>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for Flusher {
+    fn drop(&mut self) {
+        drop(self.tx.take());
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Group commit: wait for one pending append, take all others that queued meanwhile, fsync
+/// once, then complete them in arrival order. Ends when every store handle is dropped.
+fn flusher_loop(
+    db: sled::Db,
+    flushes: Arc<std::sync::atomic::AtomicU64>,
+    rx: std::sync::mpsc::Receiver<LogFlushed<TypeConfig>>,
+) {
+    while let Ok(first) = rx.recv() {
+        let mut batch = vec![first];
+        batch.extend(rx.try_iter());
+        let res = db.flush().map(|_| ());
+        flushes.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        for cb in batch {
+            let r = match &res {
+                Ok(()) => Ok(()),
+                Err(e) => Err(std::io::Error::other(e.to_string())),
+            };
+            cb.log_io_completed(r);
+        }
+    }
 }
 
 fn read_err(e: impl std::error::Error + 'static) -> StorageError {
@@ -38,11 +78,22 @@ fn write_err(e: impl std::error::Error + 'static) -> StorageError {
 impl SledLogStore {
     /// Open the log trees in `db`.
     pub fn open(db: &sled::Db) -> Result<Self, sled::Error> {
+        let flushes: Arc<std::sync::atomic::AtomicU64> = Arc::default();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let (fdb, fcount) = (db.clone(), flushes.clone());
+        let thread = std::thread::Builder::new()
+            .name("raft-log-flush".into())
+            .spawn(move || flusher_loop(fdb, fcount, rx))
+            .map_err(sled::Error::Io)?;
         Ok(Self {
             db: db.clone(),
             log: db.open_tree("log")?,
             meta: db.open_tree("meta")?,
-            flushes: Arc::default(),
+            flushes,
+            flusher: Arc::new(Flusher {
+                tx: Some(tx),
+                thread: Some(thread),
+            }),
         })
     }
 
@@ -160,13 +211,17 @@ impl RaftLogStorage<TypeConfig> for SledLogStore {
             batch.insert(&e.log_id.index.to_be_bytes(), bytes);
         }
         self.log.apply_batch(batch).map_err(write_err)?;
-        let res = self.flush().await;
-        callback.log_io_completed(
-            res.as_ref()
-                .map(|_| ())
-                .map_err(|e| std::io::Error::other(e.to_string())),
-        );
-        res
+        // The flusher thread fsyncs and then acknowledges; it only stops when every handle
+        // (including this one) is gone, so a send failure means the store is shutting down.
+        let sent = match &self.flusher.tx {
+            Some(tx) => tx.send(callback).is_ok(),
+            None => false,
+        };
+        if sent {
+            Ok(())
+        } else {
+            Err(write_err(std::io::Error::other("log flusher stopped")))
+        }
     }
 
     async fn truncate(&mut self, log_id: LogId<NodeId>) -> Result<(), StorageError> {

@@ -1,5 +1,5 @@
 //! openraft's own storage test suite against the sled log store and state machine store.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::result_large_err)]
 
 use openraft::testing::{StoreBuilder, Suite};
 use raftboot_raft::types::{StorageError, TypeConfig};

@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Runs every raftboot test: format, lints, unit and property tests, openraft's storage suite,
+# multi-process fault tests with real bootd processes. Installs what it needs on a fresh
+# Debian machine (apt-get for real clients and peers, cargo for the rest).
+# Usage: bash scripts/test-all.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+export CARGO_TERM_COLOR=never
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
+export RAFTBOOT_BIN_DIR="$CARGO_TARGET_DIR/debug"
+
+# Debian packages the suites use (real clients and peers arrive with later suites).
+APT_PACKAGES=(iproute2)
+need=()
+for p in "${APT_PACKAGES[@]}"; do
+  dpkg -s "$p" >/dev/null 2>&1 || need+=("$p")
+done
+if [ ${#need[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ]; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}"
+  else
+    echo "missing Debian packages (run as root to install): ${need[*]}" >&2
+    exit 1
+  fi
+fi
+rustup component list --installed 2>/dev/null | grep -q clippy || rustup component add clippy rustfmt || true
+
+declare -a SUMMARY=()
+suite() {
+  local name=$1; shift
+  local t0=$SECONDS
+  echo "==> $name"
+  if "$@"; then
+    SUMMARY+=("$(printf '%-28s ok    %4ds' "$name" $((SECONDS - t0)))")
+  else
+    SUMMARY+=("$(printf '%-28s FAIL  %4ds' "$name" $((SECONDS - t0)))")
+    printf '%s\n' "${SUMMARY[@]}"
+    exit 1
+  fi
+}
+
+suite "fmt" cargo fmt --all --check
+suite "clippy" cargo clippy --locked --workspace --all-targets -- -D warnings
+suite "build binaries" cargo build --locked --workspace --bins
+suite "unit+property+storage" cargo test --locked --workspace --exclude chaos-tests
+suite "multi-process (loopback)" cargo test --locked -p chaos-tests
+
+echo
+echo "suite timings:"
+printf '%s\n' "${SUMMARY[@]}"
