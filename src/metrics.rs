@@ -132,6 +132,28 @@ pub fn render(st: &AppState) -> String {
         "Admin API calls refused for a bad token.",
         st.api_unauthorized.load(Ordering::Relaxed),
     );
+    let r = &st.replica_stats;
+    metric(
+        &mut o,
+        "raftboot_blobs_fetched_total",
+        "counter",
+        "Blobs pulled from peers and verified.",
+        r.blobs_fetched.load(Ordering::Relaxed),
+    );
+    metric(
+        &mut o,
+        "raftboot_blob_bytes_fetched_total",
+        "counter",
+        "Bytes of blobs pulled from peers.",
+        r.bytes_fetched.load(Ordering::Relaxed),
+    );
+    metric(
+        &mut o,
+        "raftboot_blob_fetch_errors_total",
+        "counter",
+        "Blob fetches that failed.",
+        r.fetch_errors.load(Ordering::Relaxed),
+    );
     let data = st.shared.read();
     metric(
         &mut o,

@@ -4,6 +4,7 @@
 
 pub mod error;
 mod handlers;
+pub mod images;
 pub mod types;
 
 use std::sync::atomic::AtomicU64;
@@ -32,6 +33,9 @@ pub struct AppState {
     pub log_flushes: Arc<AtomicU64>,
     pub api_requests: AtomicU64,
     pub api_unauthorized: AtomicU64,
+    /// The content-addressed store (none on a witness).
+    pub store: Option<Arc<crate::cas::BlobStore>>,
+    pub replica_stats: Arc<crate::images::replicator::ReplicaStats>,
 }
 
 /// Proof that the request carried the admin token.
@@ -65,6 +69,9 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
+/// Largest blob one upload may carry (whole files of an image; kernels and initrds fit).
+pub const MAX_BLOB_UPLOAD: usize = 1024 * 1024 * 1024;
+
 /// The admin API's routes.
 pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
@@ -91,5 +98,16 @@ pub fn router(state: Arc<AppState>) -> Router {
         )
         .route("/v1/members", post(handlers::add_member))
         .route("/v1/members/:id", delete(handlers::remove_member))
+        .route("/v1/blobs/missing", post(images::missing))
+        .route(
+            "/v1/blobs/:digest",
+            axum::routing::put(images::put_blob)
+                .layer(axum::extract::DefaultBodyLimit::max(MAX_BLOB_UPLOAD)),
+        )
+        .route("/v1/images", get(images::list).post(images::register))
+        .route("/v1/images/gc", post(images::gc))
+        .route("/v1/images/:name", delete(images::remove))
+        .route("/v1/images/:name/activate", post(images::activate))
+        .route("/v1/groups/:group/rollback", post(images::rollback))
         .with_state(state)
 }

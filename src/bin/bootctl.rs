@@ -54,9 +54,48 @@ enum Cmd {
     /// Cluster membership.
     #[command(subcommand)]
     Members(MembersCmd),
+    /// Boot images: import, list with per-node readiness, activate, roll back, remove, gc.
+    #[command(subcommand)]
+    Image(ImageCmd),
     /// Config files.
     #[command(subcommand)]
     Config(ConfigCmd),
+}
+
+#[derive(Subcommand)]
+enum ImageCmd {
+    /// Import a root tree (a directory such as debootstrap output, or a tar archive).
+    Import {
+        path: PathBuf,
+        #[arg(long)]
+        name: String,
+        /// Activate it in this group once a majority of boot servers is ready.
+        #[arg(long)]
+        group: Option<String>,
+        /// No progress output.
+        #[arg(long, short)]
+        quiet: bool,
+    },
+    /// Images with per-node readiness.
+    List,
+    /// Make an image the group's active image (needs a majority of boot servers ready).
+    Activate {
+        name: String,
+        #[arg(long)]
+        group: String,
+    },
+    /// Go back to the group's previous image.
+    Rollback {
+        #[arg(long)]
+        group: String,
+    },
+    /// Remove an image (refused while it is active in a group).
+    Rm { name: String },
+    /// Delete blobs no image references, on every boot server, after a grace period.
+    Gc {
+        #[arg(long, default_value_t = 3600)]
+        grace_secs: u64,
+    },
 }
 
 #[derive(Subcommand)]
@@ -412,6 +451,7 @@ fn run(cli: &Cli) -> Result<(), CtlError> {
                 }
             }
         }
+        Cmd::Image(i) => image(cli, i),
         Cmd::Members(m) => {
             let c = client(cli)?;
             match m {
@@ -439,6 +479,108 @@ fn run(cli: &Cli) -> Result<(), CtlError> {
                     print(json, &(), |_| format!("node {id} removed\n"))
                 }
             }
+        }
+    }
+}
+
+fn image(cli: &Cli, cmd: &ImageCmd) -> Result<(), CtlError> {
+    use raftboot::api::images::{ActivateImage, GcRequest, ImageView};
+    let json = cli.json;
+    let c = client(cli)?;
+    match cmd {
+        ImageCmd::Import {
+            path,
+            name,
+            group,
+            quiet,
+        } => {
+            let r =
+                raftboot::ctl::import::import(&c, path, name, group.as_deref(), *quiet || json)?;
+            print(json, &r, |r| {
+                format!(
+                    "image {} (seq {}, manifest {}): {} entries, {} blobs, uploaded {} blobs / {:.1} MiB; hashed in {:.1} s, uploaded in {:.1} s{}\n",
+                    r.image.name,
+                    r.image.seq,
+                    &r.image.manifest[..16],
+                    r.files,
+                    r.blobs,
+                    r.uploaded_blobs,
+                    r.uploaded_bytes as f64 / 1048576.0,
+                    r.hash_secs,
+                    r.upload_secs,
+                    r.activated_in.as_ref().map(|g| format!("; active in group {g}")).unwrap_or_default()
+                )
+            })
+        }
+        ImageCmd::List => {
+            let views: Vec<ImageView> = c.get("/v1/images")?;
+            print(json, &views, |vs| {
+                let mut o = format!(
+                    "{:<16} {:>4} {:<17} {:>10} {:<7} {:<12} NOT-READY\n",
+                    "IMAGE", "SEQ", "MANIFEST", "MiB", "READY", "ACTIVE-IN"
+                );
+                for v in vs {
+                    let not_ready: Vec<String> = v
+                        .readiness
+                        .iter()
+                        .filter(|(_, r)| !r.ready)
+                        .map(|(id, r)| {
+                            format!("node {id}: {}", r.reason.clone().unwrap_or_default())
+                        })
+                        .collect();
+                    o += &format!(
+                        "{:<16} {:>4} {:<17} {:>10.1} {:<7} {:<12} {}\n",
+                        v.image.name,
+                        v.image.seq,
+                        &v.image.manifest[..16],
+                        v.image.size as f64 / 1048576.0,
+                        format!("{}/{}", v.ready, v.replicas),
+                        v.active_in.join(","),
+                        not_ready.join("; ")
+                    );
+                }
+                o
+            })
+        }
+        ImageCmd::Activate { name, group } => {
+            c.post::<_, ()>(
+                &format!("/v1/images/{name}/activate"),
+                &ActivateImage {
+                    group: group.clone(),
+                },
+            )?;
+            print(json, &(), |_| {
+                format!("image {name} is active in group {group}\n")
+            })
+        }
+        ImageCmd::Rollback { group } => {
+            c.post::<_, ()>(&format!("/v1/groups/{group}/rollback"), &())?;
+            print(json, &(), |_| format!("group {group} rolled back\n"))
+        }
+        ImageCmd::Rm { name } => {
+            c.delete::<()>(&format!("/v1/images/{name}"))?;
+            print(json, &(), |_| format!("image {name} removed\n"))
+        }
+        ImageCmd::Gc { grace_secs } => {
+            let status = raftboot::ctl::commands::cluster_status(&c)?;
+            let mut reports = Vec::new();
+            for n in status.nodes.iter().filter(|n| !n.witness) {
+                let r: raftboot::images::gc::GcReport = c.for_node(&n.admin_addr).post(
+                    "/v1/images/gc",
+                    &GcRequest {
+                        grace_secs: *grace_secs,
+                    },
+                )?;
+                reports.push((n.id, r));
+            }
+            print(json, &reports, |rs| {
+                rs.iter()
+                    .map(|(id, r)| match &r.skipped_reason {
+                        Some(why) => format!("node {id}: skipped ({why})\n"),
+                        None => format!("node {id}: deleted {}, kept {} referenced, {} younger than the grace period\n", r.deleted, r.kept_referenced, r.kept_young),
+                    })
+                    .collect()
+            })
         }
     }
 }

@@ -116,6 +116,24 @@ impl AdminClient {
     ) -> Result<T, CtlError> {
         self.call("POST", path, Some(body))
     }
+    /// Upload raw bytes (a blob) to the first reachable node.
+    pub fn put_bytes(&self, path: &str, bytes: &[u8]) -> Result<(), CtlError> {
+        let mut tried = Vec::new();
+        for api in &self.apis {
+            let url = format!("{}{path}", base(api));
+            let req = self
+                .agent
+                .put(&url)
+                .set("Authorization", &format!("Bearer {}", self.token));
+            match req.send_bytes(bytes) {
+                Ok(_) => return Ok(()),
+                Err(ureq::Error::Status(code, resp)) => return Err(Self::map_status(code, resp)),
+                Err(ureq::Error::Transport(t)) => tried.push(format!("{api}: {}", t.kind())),
+            }
+        }
+        Err(CtlError::Unreachable(tried.join(", ")))
+    }
+
     pub fn delete<T: DeserializeOwned>(&self, path: &str) -> Result<T, CtlError> {
         self.call::<(), T>("DELETE", path, None)
     }

@@ -109,15 +109,42 @@ pub async fn run(cfg: NodeConfig, shutdown: CancellationToken) -> anyhow::Result
     let peer_stop = CancellationToken::new();
     let background_stop = CancellationToken::new();
 
+    // Boot servers keep a content-addressed store; a witness serves nothing.
+    let store = if me.role == Role::Witness {
+        None
+    } else {
+        let s = crate::cas::BlobStore::open(&cfg.data_dir.join("cas"))
+            .context("opening the blob store")?;
+        Some(Arc::new(s))
+    };
+    let blobs: Option<Arc<dyn raftboot_raft::peer::BlobSource>> = store.clone().map(|s| {
+        Arc::new(crate::images::peer_blobs::StoreSource(s))
+            as Arc<dyn raftboot_raft::peer::BlobSource>
+    });
     let server = Arc::new(PeerServer {
         auth: auth.clone(),
         raft: raft.clone(),
         check: peer_check(&cfg, raft.clone()),
         stats: peer_stats.clone(),
+        blobs,
     });
     let peer_task = tokio::spawn(server.serve(peer_listener, peer_stop.clone()));
 
     let writer = Arc::new(Writer::new(raft.clone(), auth.clone()));
+    let replica_stats = Arc::new(crate::images::replicator::ReplicaStats::default());
+    let replicator_task = store.clone().map(|store| {
+        let r = crate::images::replicator::Replicator {
+            me: me.id,
+            store,
+            tmp_dir: cfg.data_dir.join("fetch-tmp"),
+            shared: shared.clone(),
+            raft: raft.clone(),
+            writer: writer.clone(),
+            auth: auth.clone(),
+            stats: replica_stats.clone(),
+        };
+        tokio::spawn(r.run(background_stop.clone()))
+    });
     let state = Arc::new(AppState {
         raft: raft.clone(),
         shared: shared.clone(),
@@ -133,6 +160,8 @@ pub async fn run(cfg: NodeConfig, shutdown: CancellationToken) -> anyhow::Result
         log_flushes,
         api_requests: AtomicU64::new(0),
         api_unauthorized: AtomicU64::new(0),
+        store,
+        replica_stats,
     });
     let stop = admin_stop.clone();
     let admin_task = tokio::spawn(async move {
@@ -155,6 +184,9 @@ pub async fn run(cfg: NodeConfig, shutdown: CancellationToken) -> anyhow::Result
     let ordered = async {
         background_stop.cancel();
         let _ = boot_task.await;
+        if let Some(t) = replicator_task {
+            let _ = t.await;
+        }
         admin_stop.cancel();
         let _ = admin_task.await;
         peer_stop.cancel();

@@ -39,6 +39,21 @@ pub enum PeerRequest {
     Membership(MembershipChange),
     /// Liveness, identity and "is your log initialized?" probe (used before first start).
     Ping,
+    /// Read part of a content-addressed blob (a replica pulling what it lacks).
+    FetchBlob {
+        digest: [u8; 32],
+        offset: u64,
+        len: u32,
+    },
+}
+
+/// Largest blob read one FetchBlob may ask for.
+pub const MAX_BLOB_READ: u32 = 4 * 1024 * 1024;
+
+/// Where a peer server reads blobs from (the node's content-addressed store).
+pub trait BlobSource: Send + Sync {
+    /// Read `len` bytes at `offset` of blob `digest`, verified; a short read at the end.
+    fn read_blob(&self, digest: &[u8; 32], offset: u64, len: u32) -> Result<Vec<u8>, String>;
 }
 
 /// A membership change (run on the leader).
@@ -73,6 +88,8 @@ pub enum PeerResponse {
         initialized: bool,
     },
     Membership(Result<(), WriteRejection>),
+    /// Blob bytes, or why they cannot be served (missing, corrupt, no store on this node).
+    Blob(Result<Vec<u8>, String>),
     /// The request was refused (e.g. a Raft RPC naming another sender).
     Refused(String),
 }

@@ -12,8 +12,8 @@ use tokio_util::sync::CancellationToken;
 use super::auth::Refusal;
 use super::frame::{read_msg, write_msg, MAX_FRAME};
 use super::{
-    wall_clock_ms, MembershipChange, PeerAuth, PeerError, PeerRequest, PeerResponse, PeerStats,
-    WriteRejection,
+    wall_clock_ms, BlobSource, MembershipChange, PeerAuth, PeerError, PeerRequest, PeerResponse,
+    PeerStats, WriteRejection,
 };
 use crate::types::{NodeId, Raft, Request};
 
@@ -26,6 +26,8 @@ pub struct PeerServer {
     pub raft: Raft,
     pub check: PeerCheck,
     pub stats: Arc<PeerStats>,
+    /// The node's blob store (none on a witness).
+    pub blobs: Option<Arc<dyn BlobSource>>,
 }
 
 impl PeerServer {
@@ -148,6 +150,26 @@ impl PeerServer {
             }
             PeerRequest::Membership(change) => {
                 PeerResponse::Membership(apply_membership(&self.raft, change).await)
+            }
+            PeerRequest::FetchBlob {
+                digest,
+                offset,
+                len,
+            } => {
+                let res = match &self.blobs {
+                    _ if len > super::MAX_BLOB_READ => Err(format!(
+                        "read of {len} bytes exceeds {}",
+                        super::MAX_BLOB_READ
+                    )),
+                    Some(b) => {
+                        let b = b.clone();
+                        tokio::task::spawn_blocking(move || b.read_blob(&digest, offset, len))
+                            .await
+                            .unwrap_or_else(|e| Err(e.to_string()))
+                    }
+                    None => Err(format!("node {} stores no blobs", self.auth.me)),
+                };
+                PeerResponse::Blob(res)
             }
             PeerRequest::Ping => PeerResponse::Pong {
                 node: self.auth.me,
