@@ -10,6 +10,7 @@
 pub mod api;
 pub mod cas;
 pub mod ctl;
+pub mod demo_image;
 pub mod images;
 pub mod local;
 pub mod metrics;

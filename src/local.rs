@@ -37,7 +37,7 @@ pub fn prepare(dir: &Path) -> anyhow::Result<PathBuf> {
 }
 
 /// Run the three-node demo until `stop`.
-pub async fn run(dir: &Path, stop: CancellationToken) -> anyhow::Result<()> {
+pub async fn run(dir: &Path, demo: bool, stop: CancellationToken) -> anyhow::Result<()> {
     let cfg_path = prepare(dir)?;
     let cfg =
         cluster_config::NodeConfig::load(&cfg_path, None).map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -70,6 +70,12 @@ pub async fn run(dir: &Path, stop: CancellationToken) -> anyhow::Result<()> {
         );
     }
     println!("  admin token: {}", dir.join("admin.token").display());
+    if demo {
+        match import_demo(dir, &cfg).await {
+            Ok(msg) => println!("  {msg}"),
+            Err(e) => eprintln!("  demo image not imported: {e:#}"),
+        }
+    }
     println!("try: bootctl status    (Ctrl-C stops the cluster)");
 
     loop {
@@ -108,4 +114,36 @@ fn terminate(pid: u32) -> anyhow::Result<()> {
         nix::sys::signal::Signal::SIGTERM,
     )?;
     Ok(())
+}
+
+/// Build the demo root (once) and import it as image `demo`, active in group `default`.
+async fn import_demo(dir: &Path, cfg: &cluster_config::NodeConfig) -> anyhow::Result<String> {
+    let root = dir.join("demo-root");
+    if !root.exists() {
+        let tmp = dir.join("demo-root.tmp");
+        let _ = std::fs::remove_dir_all(&tmp);
+        crate::demo_image::build(&tmp).context("building the demo root")?;
+        std::fs::rename(&tmp, &root)?;
+    }
+    let apis: Vec<String> = cfg.nodes.iter().map(|n| n.admin_addr.to_string()).collect();
+    let token = cfg.admin_token.clone();
+    let client = crate::ctl::client::AdminClient::new(apis, token);
+    tokio::task::spawn_blocking(move || -> anyhow::Result<String> {
+        // Wait (bounded) until the cluster has a leader.
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            match crate::ctl::commands::cluster_status(&client) {
+                Ok(s) if s.leader.is_some() => break,
+                _ if std::time::Instant::now() > deadline => anyhow::bail!("no leader after 30 s"),
+                _ => std::thread::sleep(Duration::from_millis(200)),
+            }
+        }
+        let r = crate::ctl::import::import(&client, &root, "demo", Some("default"), true)?;
+        Ok(format!(
+            "demo image: {} entries, {:.1} MiB, active in group default (bootctl image list)",
+            r.files,
+            r.image.size as f64 / 1048576.0
+        ))
+    })
+    .await?
 }

@@ -41,10 +41,36 @@ fn bootd_local_runs_three_members_with_one_leader() {
             }
         },
     );
+    // The demo image is imported and ready on all three boot servers.
+    let demo = wait::until(
+        "the demo image to be ready on 3 nodes",
+        Duration::from_secs(60),
+        || {
+            let out = Command::new(chaos_tests::bin("bootctl").unwrap())
+                .args(["image", "list", "--json"])
+                .current_dir(dir.path())
+                .output()
+                .map_err(|e| e.to_string())?;
+            let js: serde_json::Value =
+                serde_json::from_slice(&out.stdout).map_err(|e| e.to_string())?;
+            match js.as_array().and_then(|a| a.first()) {
+                Some(v)
+                    if v["ready"] == 3
+                        && v["image"]["name"] == "demo"
+                        && v["active_in"][0] == "default" =>
+                {
+                    Ok(v.clone())
+                }
+                _ => Err(js.to_string()),
+            }
+        },
+    );
     let pid = nix::unistd::Pid::from_raw(local.id() as i32);
     nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
     let exit = local.wait().unwrap();
     let js = status.unwrap();
+    let demo = demo.unwrap();
+    assert_eq!(demo["active_in"][0], "default", "{demo}");
     let leaders: Vec<_> = js["nodes"]
         .as_array()
         .unwrap()

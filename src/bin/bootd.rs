@@ -33,6 +33,9 @@ enum Cmd {
         /// Where the config, secrets, data and logs go.
         #[arg(long, default_value = "raftboot-local")]
         dir: PathBuf,
+        /// Do not build and import the demo image.
+        #[arg(long)]
+        no_demo: bool,
     },
 }
 
@@ -79,8 +82,8 @@ async fn main() {
                 std::process::exit(2);
             }
         },
-        Cmd::Local { dir } => match shutdown_on_signals() {
-            Ok(stop) => raftboot::local::run(&dir, stop).await,
+        Cmd::Local { dir, no_demo } => match shutdown_on_signals() {
+            Ok(stop) => raftboot::local::run(&dir, !no_demo, stop).await,
             Err(e) => Err(e),
         },
     };
