@@ -15,4 +15,5 @@ pub mod images;
 pub mod local;
 pub mod metrics;
 pub mod node;
+pub mod vip;
 pub mod writer;

@@ -1,0 +1,14 @@
+//! The VIP follows the leader, under one safety rule: at most one node holds it at any
+//! instant. openraft 0.9 never steps a cut-off leader down by itself, so this node holds the
+//! VIP only while it is leader AND its last quorum acknowledgement is younger than a hold
+//! window shorter than the minimum election timeout, re-checked on its own timer; the
+//! acknowledgement age reported by Raft is aged by the time since the report arrived, so a
+//! stalled Raft core also loses the VIP.
+//!
+//! [`decision`] is the pure rule; [`backend`] is what claiming and releasing do (a recording
+//! fake for tests; the network-namespace backend comes with the namespace harness);
+//! [`controller`] is the thin loop that feeds the rule from the metrics watch.
+
+pub mod backend;
+pub mod controller;
+pub mod decision;
