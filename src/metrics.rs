@@ -154,6 +154,35 @@ pub fn render(st: &AppState) -> String {
         "Blob fetches that failed.",
         r.fetch_errors.load(Ordering::Relaxed),
     );
+    let v = &st.vip_stats;
+    metric(
+        &mut o,
+        "raftboot_vip_held",
+        "gauge",
+        "1 while this node holds the VIP.",
+        v.held.load(Ordering::Relaxed),
+    );
+    metric(
+        &mut o,
+        "raftboot_vip_claims_total",
+        "counter",
+        "VIP claims.",
+        v.claims.load(Ordering::Relaxed),
+    );
+    metric(
+        &mut o,
+        "raftboot_vip_releases_total",
+        "counter",
+        "VIP releases.",
+        v.releases.load(Ordering::Relaxed),
+    );
+    metric(
+        &mut o,
+        "raftboot_vip_errors_total",
+        "counter",
+        "VIP claim/release errors.",
+        v.errors.load(Ordering::Relaxed),
+    );
     let data = st.shared.read();
     metric(
         &mut o,

@@ -67,7 +67,8 @@ pub fn node_status(st: &AppState) -> NodeStatus {
         replication,
         millis_since_quorum_ack: m.millis_since_quorum_ack,
         vip: st.vip.clone(),
-        vip_holder: None,
+        vip_holder: (st.vip_stats.held.load(std::sync::atomic::Ordering::Relaxed) == 1)
+            .then_some(m.id),
         snapshots_installed: st
             .shared
             .stats

@@ -36,6 +36,7 @@ pub struct AppState {
     /// The content-addressed store (none on a witness).
     pub store: Option<Arc<crate::cas::BlobStore>>,
     pub replica_stats: Arc<crate::images::replicator::ReplicaStats>,
+    pub vip_stats: Arc<crate::vip::controller::VipStats>,
 }
 
 /// Proof that the request carried the admin token.

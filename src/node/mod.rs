@@ -132,6 +132,7 @@ pub async fn run(cfg: NodeConfig, shutdown: CancellationToken) -> anyhow::Result
 
     let writer = Arc::new(Writer::new(raft.clone(), auth.clone()));
     let replica_stats = Arc::new(crate::images::replicator::ReplicaStats::default());
+    let vip_stats = Arc::new(crate::vip::controller::VipStats::default());
     let replicator_task = store.clone().map(|store| {
         let r = crate::images::replicator::Replicator {
             me: me.id,
@@ -162,6 +163,7 @@ pub async fn run(cfg: NodeConfig, shutdown: CancellationToken) -> anyhow::Result
         api_unauthorized: AtomicU64::new(0),
         store,
         replica_stats,
+        vip_stats: vip_stats.clone(),
     });
     let stop = admin_stop.clone();
     let admin_task = tokio::spawn(async move {
@@ -170,6 +172,29 @@ pub async fn run(cfg: NodeConfig, shutdown: CancellationToken) -> anyhow::Result
             .await
     });
 
+    // The VIP follows the leader (boot servers only; the loopback demo has no VIP).
+    let vip_task = match (&cfg.vip, me.role == Role::Witness) {
+        (Some(v), false) => {
+            let ns = crate::vip::netns::VipNamespace::create()
+                .context("the VIP needs a private network namespace (run bootd with CAP_SYS_ADMIN and CAP_NET_ADMIN)")?;
+            let backend = crate::vip::linux::MacvlanBackend {
+                ns: Arc::new(ns),
+                parent: v.interface.clone(),
+                link: format!("rbvip{}", me.id),
+                vip: v.address,
+                prefix: v.prefix,
+                gateway: None,
+            };
+            let controller = crate::vip::controller::VipController {
+                raft: raft.clone(),
+                hold: Duration::from_millis(cfg.raft.vip_hold_ms),
+                backend,
+                stats: vip_stats.clone(),
+            };
+            Some(tokio::spawn(controller.run(background_stop.clone())))
+        }
+        _ => None,
+    };
     let boot_task = tokio::spawn(bootstrap::initialize_once(
         cfg.clone(),
         raft.clone(),
@@ -185,6 +210,10 @@ pub async fn run(cfg: NodeConfig, shutdown: CancellationToken) -> anyhow::Result
         background_stop.cancel();
         let _ = boot_task.await;
         if let Some(t) = replicator_task {
+            let _ = t.await;
+        }
+        // The VIP is released before the services stop answering.
+        if let Some(t) = vip_task {
             let _ = t.await;
         }
         admin_stop.cancel();

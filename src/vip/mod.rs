@@ -6,9 +6,12 @@
 //! stalled Raft core also loses the VIP.
 //!
 //! [`decision`] is the pure rule; [`backend`] is what claiming and releasing do (a recording
-//! fake for tests; the network-namespace backend comes with the namespace harness);
+//! fake for tests; [`linux`] puts the VIP on a macvlan inside [`netns`], a network
+//! namespace only this process holds);
 //! [`controller`] is the thin loop that feeds the rule from the metrics watch.
 
 pub mod backend;
 pub mod controller;
 pub mod decision;
+pub mod linux;
+pub mod netns;
