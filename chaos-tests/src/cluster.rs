@@ -10,6 +10,7 @@ use anyhow::Context;
 use raftboot::api::types::NodeStatus;
 use raftboot::ctl::client::AdminClient;
 
+use crate::lan::Lan;
 use crate::wait;
 
 /// How a test cluster is laid out.
@@ -23,6 +24,11 @@ pub struct Spec {
     pub election_max_ms: u64,
     pub snapshot_logs_since_last: u64,
     pub max_in_snapshot_log_to_keep: u64,
+    /// Run every node in its own network namespace on a [`Lan`], with a VIP (.10), nodes at
+    /// .11, .12, ... and a client host at .100 (needs root).
+    pub on_lan: bool,
+    /// VIP hold window (defaults to 60% of the minimum election timeout).
+    pub vip_hold_ms: Option<u64>,
 }
 
 impl Default for Spec {
@@ -35,6 +41,8 @@ impl Default for Spec {
             election_max_ms: 600,
             snapshot_logs_since_last: 5000,
             max_in_snapshot_log_to_keep: 1000,
+            on_lan: false,
+            vip_hold_ms: None,
         }
     }
 }
@@ -43,6 +51,8 @@ impl Default for Spec {
 #[derive(Debug, Clone)]
 pub struct NodeAddr {
     pub id: u64,
+    /// The node's network namespace (on a LAN) and its host number (.N).
+    pub ns: Option<(String, u8)>,
     pub name: String,
     pub peer: String,
     pub admin: String,
@@ -58,6 +68,8 @@ pub struct Cluster {
     pub cluster_name: String,
     pub nodes: BTreeMap<u64, NodeAddr>,
     procs: BTreeMap<u64, Child>,
+    /// The LAN (when `on_lan`) and the client namespace.
+    pub lan: Option<(std::sync::Arc<Lan>, String)>,
 }
 
 /// Hands out distinct free loopback ports: each probe listener stays open until the
@@ -96,31 +108,76 @@ impl Cluster {
             spec.election_max_ms,
             spec.snapshot_logs_since_last,
             spec.max_in_snapshot_log_to_keep,
-            spec.election_min_ms * 6 / 10,
+            spec.vip_hold_ms.unwrap_or(spec.election_min_ms * 6 / 10),
         );
+        let mut lan = if spec.on_lan { Some(Lan::new()?) } else { None };
+        if let Some(l) = &lan {
+            let _ = write!(
+                toml,
+                "\n[vip]\naddress = \"{}/24\"\ninterface = \"eth0\"\n",
+                l.ip(10)
+            );
+        }
         let mut nodes = BTreeMap::new();
         let mut ports = Ports::default();
         for id in 1..=spec.nodes {
-            let n = NodeAddr {
-                id,
-                name: format!("node{id}"),
-                peer: format!("127.0.0.1:{}", ports.next()?),
-                admin: format!("127.0.0.1:{}", ports.next()?),
+            let n = match &mut lan {
+                Some(l) => {
+                    let last = 10 + id as u8;
+                    let ns = l.add_host(&format!("n{id}"), last)?;
+                    NodeAddr {
+                        id,
+                        ns: Some((ns, last)),
+                        name: format!("node{id}"),
+                        peer: format!("{}:7100", l.ip(last)),
+                        admin: format!("{}:7200", l.ip(last)),
+                    }
+                }
+                None => NodeAddr {
+                    id,
+                    ns: None,
+                    name: format!("node{id}"),
+                    peer: format!("127.0.0.1:{}", ports.next()?),
+                    admin: format!("127.0.0.1:{}", ports.next()?),
+                },
             };
             let role = if spec.witnesses.contains(&id) {
                 "witness"
             } else {
                 "voter"
             };
-            let svc: Vec<u16> = (0..6).map(|_| ports.next()).collect::<Result<_, _>>()?;
+            let svc: Vec<u16> = if n.ns.is_some() {
+                vec![67, 69, 80, 2049, 20048, 111]
+            } else {
+                (0..6).map(|_| ports.next()).collect::<Result<_, _>>()?
+            };
+            let (bind, lan_line) = match &n.ns {
+                Some((_, last)) => (
+                    "0.0.0.0".to_string(),
+                    format!(
+                        "lan = \"{}/24\"\n",
+                        lan.as_ref()
+                            .map(|l| l.ip(*last))
+                            .unwrap_or(std::net::Ipv4Addr::UNSPECIFIED)
+                    ),
+                ),
+                None => ("127.0.0.1".to_string(), String::new()),
+            };
             let _ = write!(
                 toml,
-                "\n[[nodes]]\nid = {id}\nname = \"{}\"\nrole = \"{role}\"\npeer_addr = \"{}\"\nadmin_addr = \"{}\"\n[nodes.services]\nbind = \"127.0.0.1\"\ndhcp_port = {}\ntftp_port = {}\nhttp_port = {}\nnfs_port = {}\nmount_port = {}\nportmap_port = {}\n",
+                "\n[[nodes]]\nid = {id}\nname = \"{}\"\nrole = \"{role}\"\npeer_addr = \"{}\"\nadmin_addr = \"{}\"\n{lan_line}[nodes.services]\nbind = \"{bind}\"\ndhcp_port = {}\ntftp_port = {}\nhttp_port = {}\nnfs_port = {}\nmount_port = {}\nportmap_port = {}\n",
                 n.name, n.peer, n.admin, svc[0], svc[1], svc[2], svc[3], svc[4], svc[5]
             );
             nodes.insert(id, n);
         }
         drop(ports);
+        let lan = match lan {
+            Some(mut l) => {
+                let client = l.add_host("c", 100)?;
+                Some((std::sync::Arc::new(l), client))
+            }
+            None => None,
+        };
         let config = dir.path().join("cluster.toml");
         std::fs::write(&config, toml)?;
         let mut c = Cluster {
@@ -131,6 +188,7 @@ impl Cluster {
             cluster_name,
             nodes,
             procs: BTreeMap::new(),
+            lan,
         };
         let ids: Vec<u64> = c.nodes.keys().copied().collect();
         for id in ids {
@@ -149,7 +207,16 @@ impl Cluster {
             .create(true)
             .append(true)
             .open(self.log_path(id))?;
-        let child = Command::new(crate::bin("bootd")?)
+        let mut cmd = match &self.nodes[&id].ns {
+            // `ip netns exec` execs bootd in place: the PID we keep is bootd's.
+            Some((ns, _)) => {
+                let mut c = Command::new("ip");
+                c.args(["netns", "exec", ns]).arg(crate::bin("bootd")?);
+                c
+            }
+            None => Command::new(crate::bin("bootd")?),
+        };
+        let child = cmd
             .args(["run", "--config"])
             .arg(&self.config)
             .args(["--node-id", &id.to_string()])
@@ -214,12 +281,24 @@ impl Cluster {
     }
 
     /// An admin client for one node.
+    /// An admin client for one node, for a loopback cluster. On a LAN cluster, calls must
+    /// run inside the client namespace: use [`Cluster::api`] with [`Cluster::client_unchecked`].
     pub fn client(&self, id: u64) -> AdminClient {
+        assert!(
+            self.lan.is_none(),
+            "Cluster::client on a LAN cluster would call from the host namespace; use Cluster::api"
+        );
+        self.client_unchecked(id)
+    }
+
+    /// An admin client for one node; its calls must run where the node is reachable.
+    pub fn client_unchecked(&self, id: u64) -> AdminClient {
         AdminClient::new(vec![self.nodes[&id].admin.clone()], self.token.clone())
     }
 
     /// An admin client trying every running node.
     pub fn any_client(&self) -> AdminClient {
+        assert!(self.lan.is_none(), "Cluster::any_client on a LAN cluster would call from the host namespace; use Cluster::api");
         AdminClient::new(
             self.running()
                 .iter()
@@ -230,9 +309,22 @@ impl Cluster {
     }
 
     pub fn status(&self, id: u64) -> anyhow::Result<NodeStatus> {
-        self.client(id)
-            .get("/v1/status")
+        let client = self.client_unchecked(id);
+        self.api(move || client.get::<NodeStatus>("/v1/status"))?
             .map_err(|e| anyhow::anyhow!("node {id}: {e}"))
+    }
+
+    /// Run admin-API calls where the nodes are reachable: here on loopback, or on a thread
+    /// inside the client namespace on a LAN (never from the host namespace: LAN addresses
+    /// exist only inside the namespaces this harness made).
+    pub fn api<T: Send + 'static>(
+        &self,
+        f: impl FnOnce() -> T + Send + 'static,
+    ) -> anyhow::Result<T> {
+        match &self.lan {
+            Some((lan, client)) => lan.in_ns(client, f),
+            None => Ok(f()),
+        }
     }
 
     /// Wait until the running nodes agree on one leader; return it.
@@ -278,7 +370,15 @@ impl Cluster {
             .iter()
             .map(|id| self.nodes[id].admin.clone())
             .collect();
-        Ok(Command::new(crate::bin("bootctl")?)
+        let mut cmd = match &self.lan {
+            Some((lan, client)) => {
+                let mut c = lan.cmd(client, "env");
+                c.arg(crate::bin("bootctl")?);
+                c
+            }
+            None => Command::new(crate::bin("bootctl")?),
+        };
+        Ok(cmd
             .arg("--api")
             .arg(apis.join(","))
             .arg("--token-file")

@@ -4,9 +4,12 @@
 //! [`cluster::Cluster`] starts a cluster on loopback (unprivileged ports, a private temp
 //! dir), kills, restarts and wipes nodes by PID, and removes everything it made when it is
 //! dropped, printing each node's log tail if the test failed. [`wait::until`] is the one
-//! bounded way tests wait for a condition.
+//! bounded way tests wait for a condition. [`lan::Lan`] builds a LAN of network namespaces
+//! for multi-host tests (boot servers and clients with their own 10.x addresses).
 
+pub mod arp;
 pub mod cluster;
+pub mod lan;
 pub mod wait;
 
 /// Where the workspace's binaries are: `RAFTBOOT_BIN_DIR`, else the directory above the

@@ -67,6 +67,11 @@ impl AdminClient {
             .as_ref()
             .map(|b| b.message.clone())
             .unwrap_or_else(|| text.trim().to_string());
+        let msg = if msg.is_empty() {
+            format!("HTTP {code} with an empty body")
+        } else {
+            msg
+        };
         match (code, body.as_ref().map(|b| b.error.as_str())) {
             (401, _) => CtlError::Unauthorized,
             (_, Some("no_leader")) => CtlError::NoLeader(msg),

@@ -68,14 +68,12 @@ impl VipBackend for MacvlanBackend {
                 .ns
                 .run(&["ip", "route", "replace", "default", "via", &gw.to_string()]);
         }
-        // Gratuitous ARP so switches and clients learn the new holder's MAC at once.
-        let vip = self.vip.to_string();
-        let _ = std::process::Command::new("nsenter")
-            .arg(format!("--net={}", self.ns.path.display()))
-            .args(["arping", "-U", "-c", "3", "-I", &self.link, &vip])
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn();
+        // Gratuitous ARP so switches and clients learn the new holder's MAC at once, sent
+        // by a thread of ours (a helper process would outlive a killed bootd).
+        match self.ns.file() {
+            Ok(f) => super::garp::announce(f, self.link.clone(), self.vip, 3),
+            Err(e) => tracing::warn!(error = %e, "gratuitous ARP skipped"),
+        }
         Ok(())
     }
 

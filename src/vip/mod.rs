@@ -13,5 +13,6 @@
 pub mod backend;
 pub mod controller;
 pub mod decision;
+pub mod garp;
 pub mod linux;
 pub mod netns;

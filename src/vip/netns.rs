@@ -80,7 +80,14 @@ impl VipNamespace {
         setns(&self.file, CloneFlags::CLONE_NEWNET).map_err(|e| NetnsError::Enter(e.to_string()))
     }
 
-    /// Run a command inside the namespace (via nsenter) and wait for it.
+    /// A new handle on the namespace (for a thread that must enter it).
+    pub fn file(&self) -> std::io::Result<File> {
+        self.file.try_clone()
+    }
+
+    /// Run a command inside the namespace (via nsenter) and wait for it. Only short,
+    /// waited-for commands: anything left running there would keep the namespace alive
+    /// after this process dies.
     pub fn run(&self, args: &[&str]) -> Result<(), String> {
         let out = std::process::Command::new("nsenter")
             .arg(format!("--net={}", self.path.display()))
