@@ -4,12 +4,14 @@
 //! ([`node`]) owns start-up, first-start initialization and the shutdown tree; [`writer`]
 //! submits commands to the leader (forwarding over the peer network when this node is not
 //! the leader); [`api`] is the admin HTTP API; [`metrics`] renders Prometheus text;
-//! [`ctl`] is bootctl's client side; [`local`] runs the three-node loopback demo cluster.
+//! [`ctl`] is bootctl's client side; [`local`] runs the three-node loopback demo cluster;
+//! [`cas`] stores images and [`nfs`] serves them read-only over NFSv3.
 
 pub mod api;
 pub mod cas;
 pub mod ctl;
 pub mod local;
 pub mod metrics;
+pub mod nfs;
 pub mod node;
 pub mod writer;

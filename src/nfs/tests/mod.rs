@@ -1,0 +1,2 @@
+//! Unit and property tests of the NFS server's codecs, handles and procedures.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
