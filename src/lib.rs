@@ -5,7 +5,8 @@
 //! submits commands to the leader (forwarding over the peer network when this node is not
 //! the leader); [`api`] is the admin HTTP API; [`metrics`] renders Prometheus text;
 //! [`ctl`] is bootctl's client side; [`local`] runs the three-node loopback demo cluster;
-//! [`cas`] stores image blobs and manifests; [`images`] replicates them between nodes.
+//! [`cas`] stores image blobs and manifests; [`images`] replicates them between nodes;
+//! [`nfs`] serves them read-only over NFSv3.
 
 pub mod api;
 pub mod cas;
@@ -14,6 +15,7 @@ pub mod demo_image;
 pub mod images;
 pub mod local;
 pub mod metrics;
+pub mod nfs;
 pub mod node;
 pub mod vip;
 pub mod writer;

@@ -50,6 +50,20 @@ pub struct SharedState {
 }
 
 impl SharedState {
+    /// A handle on a given state outside any Raft node (tests and tools): services see what
+    /// they would see on a replica that applied the log that produced `state`.
+    pub fn from_state(mut state: State) -> SharedState {
+        state.reindex();
+        let data = SmData {
+            state,
+            ..SmData::default()
+        };
+        SharedState {
+            inner: Arc::new(RwLock::new(data)),
+            stats: Arc::default(),
+        }
+    }
+
     /// Read the applied state (held briefly; never across an await).
     pub fn read(&self) -> RwLockReadGuard<'_, SmData> {
         self.inner.read().unwrap_or_else(|e| e.into_inner())
