@@ -230,7 +230,9 @@ impl Nfs3<'_> {
             }
         };
         let limit = self.max_reply.saturating_sub(out.len() + 128);
-        let count = count.min(READ_MAX).min(u32::try_from(limit).unwrap_or(READ_MAX));
+        let count = count
+            .min(READ_MAX)
+            .min(u32::try_from(limit).unwrap_or(READ_MAX));
         let attr = Fattr3::of(&node);
         match self.fs.read(&node, offset, count) {
             Ok((data, eof)) => {
@@ -285,7 +287,7 @@ impl Nfs3<'_> {
                 out.u32(65536); // dtpref
                 out.u64(u64::MAX); // maxfilesize
                 out.u32(0).u32(1); // time_delta: 1 ns
-                // FSF3_LINK | FSF3_SYMLINK | FSF3_HOMOGENEOUS | FSF3_CANSETTIME
+                                   // FSF3_LINK | FSF3_SYMLINK | FSF3_HOMOGENEOUS | FSF3_CANSETTIME
                 out.u32(0x1 | 0x2 | 0x8 | 0x10);
             }
             _ => {

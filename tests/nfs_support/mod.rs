@@ -62,7 +62,12 @@ pub fn make_tree(root: &Path) {
     symlink("hostname", root.join("etc/hostname-link")).unwrap();
     symlink("/nonexistent/target", root.join("dangling")).unwrap();
     for i in 0..MANY {
-        write(root, &format!("many/entry-{i:05}"), format!("{i}\n").as_bytes(), 0o644);
+        write(
+            root,
+            &format!("many/entry-{i:05}"),
+            format!("{i}\n").as_bytes(),
+            0o644,
+        );
     }
     if is_root() {
         lchown(root.join("etc/shadow"), Some(0), Some(42)).unwrap();
@@ -86,10 +91,20 @@ fn apply(state: &mut State, cmd: Command) {
 }
 
 impl Image {
+    /// The full fixture tree.
     pub fn build() -> Image {
+        Image::build_with(make_tree)
+    }
+
+    /// A few files only (for tests about transports, not trees).
+    pub fn build_small() -> Image {
+        Image::build_with(|root| write(root, "etc/hostname", b"demo\n", 0o644))
+    }
+
+    fn build_with(make: impl Fn(&Path)) -> Image {
         let dir = tempfile::tempdir().unwrap();
         let src = dir.path().join("src");
-        make_tree(&src);
+        make(&src);
         let store_dir = dir.path().join("store-a");
         let store = BlobStore::open(&store_dir).unwrap();
         let manifest = import_dir(&src, &store, &|_| {}).unwrap();
@@ -160,6 +175,9 @@ pub fn disk_snapshot(dir: &Path) -> Vec<(PathBuf, u64, String)> {
             if meta.is_dir() {
                 out.push((p.clone(), 0, String::from("dir")));
                 stack.push(p);
+            } else if meta.file_type().is_symlink() {
+                let target = fs::read_link(&p).unwrap();
+                out.push((p, meta.len(), target.display().to_string()));
             } else {
                 let data = fs::read(&p).unwrap();
                 out.push((p, meta.len(), blake3::hash(&data).to_hex().to_string()));
