@@ -281,7 +281,9 @@ impl Nfs3<'_> {
                 out.u32(u32::MAX); // invarsec: the image never changes
             }
             procs::FSINFO => {
-                let rtmax = READ_MAX.min(u32::try_from(self.max_reply / 2).unwrap_or(READ_MAX));
+                // 1 MiB over TCP; what fits one datagram (in 4 KiB units) over UDP.
+                let fits = self.max_reply.saturating_sub(4096) / 4096 * 4096;
+                let rtmax = READ_MAX.min(u32::try_from(fits).unwrap_or(READ_MAX));
                 out.u32(rtmax).u32(rtmax).u32(4096); // rtmax, rtpref, rtmult
                 out.u32(65536).u32(65536).u32(4096); // wtmax, wtpref, wtmult
                 out.u32(65536); // dtpref

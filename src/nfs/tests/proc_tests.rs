@@ -360,3 +360,21 @@ proptest! {
         let _ = d.answer(&msg, 4096);
     }
 }
+
+#[test]
+fn fsinfo_offers_one_mib_reads_over_tcp_and_fsstat_counts_the_image() {
+    let (fx, d) = shared();
+    let root_fh = mnt(d, "/images/demo").unwrap();
+    let res = nfs(d, procs::FSINFO, &fh_args(&root_fh).into_bytes());
+    let mut r = XdrReader::new(&res);
+    assert_eq!(r.u32().unwrap(), NFS3_OK);
+    decode_post_op_attr(&mut r).unwrap();
+    assert_eq!(r.u32().unwrap(), 1 << 20, "rtmax");
+    let res = nfs(d, procs::FSSTAT, &fh_args(&root_fh).into_bytes());
+    let mut r = XdrReader::new(&res);
+    assert_eq!(r.u32().unwrap(), NFS3_OK);
+    decode_post_op_attr(&mut r).unwrap();
+    assert_eq!(r.u64().unwrap(), fx.manifest.total_file_bytes());
+    let res = nfs(d, procs::PATHCONF, &fh_args(&root_fh).into_bytes());
+    assert_eq!(status(&res), NFS3_OK);
+}
