@@ -19,6 +19,21 @@ use tokio_util::sync::CancellationToken;
 /// Entries in the large directory.
 pub const MANY: usize = 5000;
 
+/// A temp dir in memory (tmpfs) when the machine has one: these tests create and fsync tens
+/// of thousands of small files, which is slow on some disks. Falls back to the default.
+pub fn tempdir() -> tempfile::TempDir {
+    let shm = std::path::Path::new("/dev/shm");
+    if shm.is_dir() {
+        if let Ok(d) = tempfile::Builder::new()
+            .prefix("raftboot-nfs-")
+            .tempdir_in(shm)
+        {
+            return d;
+        }
+    }
+    tempfile::tempdir().unwrap()
+}
+
 /// Deterministic pseudo-random bytes.
 pub fn bytes(n: usize, seed: u64) -> Vec<u8> {
     let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
@@ -102,7 +117,7 @@ impl Image {
     }
 
     fn build_with(make: impl Fn(&Path)) -> Image {
-        let dir = tempfile::tempdir().unwrap();
+        let dir = tempdir();
         let src = dir.path().join("src");
         make(&src);
         let store_dir = dir.path().join("store-a");

@@ -16,6 +16,21 @@ use crate::nfs::{Dispatcher, ImageFs, NfsCounters};
 
 pub const MANY: usize = 300;
 
+/// A temp dir in memory (tmpfs) when the machine has one: these tests create and fsync tens
+/// of thousands of small files, which is slow on some disks. Falls back to the default.
+pub fn tempdir() -> tempfile::TempDir {
+    let shm = std::path::Path::new("/dev/shm");
+    if shm.is_dir() {
+        if let Ok(d) = tempfile::Builder::new()
+            .prefix("raftboot-nfs-")
+            .tempdir_in(shm)
+        {
+            return d;
+        }
+    }
+    tempfile::tempdir().unwrap()
+}
+
 /// Deterministic pseudo-random bytes.
 pub fn bytes(n: usize, seed: u64) -> Vec<u8> {
     let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
@@ -42,7 +57,7 @@ pub fn apply(state: &mut State, cmd: Command) {
 }
 
 pub fn fixture() -> Fixture {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = tempdir();
     let src = dir.path().join("src");
     fs::create_dir_all(src.join("bin")).unwrap();
     fs::create_dir_all(src.join("many")).unwrap();
