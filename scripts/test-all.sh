@@ -11,7 +11,7 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
 export RAFTBOOT_BIN_DIR="$CARGO_TARGET_DIR/debug"
 
 # Debian packages the suites use (real clients and peers arrive with later suites).
-APT_PACKAGES=(iproute2 busybox util-linux)
+APT_PACKAGES=(iproute2 util-linux busybox libnfs-utils debootstrap)
 need=()
 for p in "${APT_PACKAGES[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || need+=("$p")

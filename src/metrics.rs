@@ -183,6 +183,20 @@ pub fn render(st: &AppState) -> String {
         "VIP claim/release errors.",
         v.errors.load(Ordering::Relaxed),
     );
+    let mut nfs: Vec<(&str, &str, u64)> = Vec::new();
+    for c in &st.nfs_counters {
+        for (i, (name, help, v)) in c.snapshot().into_iter().enumerate() {
+            match nfs.get_mut(i) {
+                Some(e) => e.2 += v,
+                None => nfs.push((name, help, v)),
+            }
+        }
+    }
+    for (name, help, v) in nfs {
+        let full = format!("raftboot_{name}");
+        let kind = if name.ends_with("_total") { "counter" } else { "gauge" };
+        metric(&mut o, &full, kind, help, v);
+    }
     let data = st.shared.read();
     metric(
         &mut o,

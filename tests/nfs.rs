@@ -1,31 +1,25 @@
 //! The NFS service end to end on loopback: real clients (libnfs-utils `nfs-ls`, `nfs-cat`,
 //! `nfs-cp`) against the source tree, handle portability across replicas and restarts with
-//! a raw client, read-only refusals, corruption, the portmapper over UDP and TCP.
+//! a raw client (`nfs/portability.rs`), read-only refusals, corruption, the portmapper over
+//! UDP and TCP (`nfs/transport.rs`).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod nfs_support;
+#[path = "nfs/portability.rs"]
+mod portability;
+#[path = "nfs/transport.rs"]
+mod transport;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
-use std::net::UdpSocket;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
 use std::process::Command;
 use std::sync::atomic::Ordering;
-use std::time::Duration;
 
-use nfs_support::client::{fh, sattr_none, RawClient};
-use nfs_support::{disk_snapshot, Image, Server, MANY};
-use raftboot::nfs::nfs3::{access, procs};
-use raftboot::nfs::portmap::{
-    decode_dump_reply, decode_getport_reply, encode_dump_call, encode_getport_call,
-    IPPROTO_TCP, IPPROTO_UDP, MOUNT_PROG, NFS_PROG,
-};
-use raftboot::nfs::rpc::{frame_record, RecordReader};
-use raftboot::nfs::status::{NFS3ERR_IO, NFS3ERR_NOENT, NFS3ERR_ROFS, NFS3ERR_STALE};
-use raftboot::nfs::ftype;
+use nfs_support::{Image, Server, MANY};
 
-fn have_libnfs() -> bool {
+pub fn have_libnfs() -> bool {
     Command::new("nfs-ls").arg("--usage").output().is_ok()
 }
 
@@ -76,7 +70,10 @@ fn subdirs(root: &Path, rel: &str) -> u64 {
 }
 
 fn nfs_cat(srv: &Server, rel: &str) -> std::process::Output {
-    Command::new("nfs-cat").arg(srv.url(&format!("/images/demo/{rel}"))).output().unwrap()
+    Command::new("nfs-cat")
+        .arg(srv.url(&format!("/images/demo/{rel}")))
+        .output()
+        .unwrap()
 }
 
 #[test]
@@ -89,14 +86,24 @@ fn real_clients_list_and_read_the_image_like_the_source_tree() {
     let src = source_entries(&img.src);
 
     for export in ["/images/demo", "/groups/web"] {
-        let out = Command::new("nfs-ls").arg("-R").arg(srv.url(export)).output().unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let out = Command::new("nfs-ls")
+            .arg("-R")
+            .arg(srv.url(export))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let text = String::from_utf8(out.stdout).unwrap();
         let mut seen: BTreeMap<String, Vec<String>> = BTreeMap::new();
         for line in text.lines() {
             let f: Vec<&str> = line.split_whitespace().collect();
             assert_eq!(f.len(), 6, "unexpected nfs-ls line {line:?}");
-            seen.entry(f[5].to_string()).or_default().push(line.to_string());
+            seen.entry(f[5].to_string())
+                .or_default()
+                .push(line.to_string());
         }
         // Every entry exactly once, including all 5,000 of the large directory.
         assert!(seen.values().all(|v| v.len() == 1), "listed twice");
@@ -112,7 +119,11 @@ fn real_clients_list_and_read_the_image_like_the_source_tree() {
         for (rel, meta) in &src {
             let f: Vec<String> = seen[rel][0].split_whitespace().map(String::from).collect();
             assert_eq!(f[0], ls_mode(meta), "{rel} mode");
-            let nlink = if meta.is_dir() { 2 + subdirs(&img.src, rel) } else { meta.nlink() };
+            let nlink = if meta.is_dir() {
+                2 + subdirs(&img.src, rel)
+            } else {
+                meta.nlink()
+            };
             assert_eq!(f[1], nlink.to_string(), "{rel} nlink");
             assert_eq!(f[2], meta.uid().to_string(), "{rel} uid");
             assert_eq!(f[3], meta.gid().to_string(), "{rel} gid");
@@ -128,13 +139,24 @@ fn real_clients_list_and_read_the_image_like_the_source_tree() {
         .filter(|(k, m)| m.is_file() && !k.starts_with("many/"))
         .map(|(k, _)| k)
         .collect();
-    let sample: Vec<String> = (0..MANY).step_by(997).map(|i| format!("many/entry-{i:05}")).collect();
+    let sample: Vec<String> = (0..MANY)
+        .step_by(997)
+        .map(|i| format!("many/entry-{i:05}"))
+        .collect();
     files.extend(sample.iter());
     for rel in files {
         let out = nfs_cat(&srv, rel);
-        assert!(out.status.success(), "nfs-cat {rel}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "nfs-cat {rel}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let want = fs::read(img.src.join(rel)).unwrap();
-        assert_eq!(blake3::hash(&out.stdout), blake3::hash(&want), "{rel} content");
+        assert_eq!(
+            blake3::hash(&out.stdout),
+            blake3::hash(&want),
+            "{rel} content"
+        );
     }
     // (libnfs mounts the file's directory, so the link stays inside it.)
     let out = nfs_cat(&srv, "etc/hostname-link");
@@ -147,7 +169,14 @@ fn real_clients_list_and_read_the_image_like_the_source_tree() {
         .arg(&local)
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert_eq!(fs::read(&local).unwrap(), fs::read(img.src.join("var/big.bin")).unwrap());
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        fs::read(&local).unwrap(),
+        fs::read(img.src.join("var/big.bin")).unwrap()
+    );
     assert!(srv.counters.reads.load(Ordering::Relaxed) > 0);
 }

@@ -37,6 +37,8 @@ pub struct AppState {
     pub store: Option<Arc<crate::cas::BlobStore>>,
     pub replica_stats: Arc<crate::images::replicator::ReplicaStats>,
     pub vip_stats: Arc<crate::vip::controller::VipStats>,
+    /// NFS counters of every NFS instance of this node (node address, VIP).
+    pub nfs_counters: Vec<Arc<crate::nfs::NfsCounters>>,
 }
 
 /// Proof that the request carried the admin token.

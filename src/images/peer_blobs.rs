@@ -45,18 +45,42 @@ pub enum FetchError {
     Store(Digest, String),
 }
 
+/// One authenticated connection per peer, reused for every blob of a replication pass.
+pub struct PeerPool {
+    clients: Vec<(NodeId, String, tokio::sync::Mutex<PeerClient>)>,
+}
+
+impl PeerPool {
+    pub fn new(auth: &PeerAuth, peers: &[(NodeId, String)]) -> Self {
+        Self {
+            clients: peers
+                .iter()
+                .map(|(id, addr)| (*id, addr.clone(), tokio::sync::Mutex::new(PeerClient::new(auth.clone(), *id, addr.clone()))))
+                .collect(),
+        }
+    }
+}
+
 /// Pull `digest` from the first peer that serves it completely and store it verified.
-/// Returns the number of bytes fetched.
+/// Returns the number of bytes fetched. Peers whose connection is busy with another blob
+/// get their own connection for this one.
 pub async fn fetch_blob(
     auth: &PeerAuth,
-    peers: &[(NodeId, String)],
+    pool: &PeerPool,
     store: &Arc<BlobStore>,
     tmp_dir: &std::path::Path,
     digest: Digest,
 ) -> Result<u64, FetchError> {
     let mut reasons = Vec::new();
-    for (id, addr) in peers {
-        match fetch_from(auth, *id, addr, store, tmp_dir, digest).await {
+    for (id, addr, client) in &pool.clients {
+        let res = match client.try_lock() {
+            Ok(mut c) => fetch_from(&mut c, store, tmp_dir, digest).await,
+            Err(_) => {
+                let mut own = PeerClient::new(auth.clone(), *id, addr.clone());
+                fetch_from(&mut own, store, tmp_dir, digest).await
+            }
+        };
+        match res {
             Ok(n) => return Ok(n),
             Err(FetchError::Store(d, m)) => return Err(FetchError::Store(d, m)),
             Err(e) => reasons.push(format!("node {id}: {e}")),
@@ -66,14 +90,11 @@ pub async fn fetch_blob(
 }
 
 async fn fetch_from(
-    auth: &PeerAuth,
-    id: NodeId,
-    addr: &str,
+    client: &mut PeerClient,
     store: &Arc<BlobStore>,
     tmp_dir: &std::path::Path,
     digest: Digest,
 ) -> Result<u64, FetchError> {
-    let mut client = PeerClient::new(auth.clone(), id, addr.to_string());
     let store_err = |e: std::io::Error| FetchError::Store(digest, e.to_string());
     std::fs::create_dir_all(tmp_dir).map_err(store_err)?;
     let mut tmp = tempfile::NamedTempFile::new_in(tmp_dir).map_err(store_err)?;

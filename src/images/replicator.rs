@@ -13,9 +13,12 @@ use raftboot_raft::peer::PeerAuth;
 use raftboot_raft::{Command, NodeId, Raft, SharedState};
 use tokio_util::sync::CancellationToken;
 
-use super::peer_blobs::fetch_blob;
+use super::peer_blobs::{fetch_blob, PeerPool};
 use crate::cas::{BlobStore, Digest};
 use crate::writer::Writer;
+
+/// Blobs fetched at once.
+pub const PARALLEL: usize = 4;
 
 /// How often images are checked.
 pub const TICK: Duration = Duration::from_millis(500);
@@ -53,27 +56,30 @@ impl Replicator {
             .collect()
     }
 
-    /// Make one image complete here; Ok(()) when every blob is present.
+    /// Make one image complete here; Ok(()) when every blob is present. Missing blobs are
+    /// fetched `PARALLEL` at a time over one reused connection per peer.
     async fn complete(&self, manifest: Digest) -> Result<(), String> {
-        let peers = self.peers();
+        use futures::StreamExt;
+        let pool = PeerPool::new(&self.auth, &self.peers());
         if !self.store.contains(&manifest) {
-            self.fetch(&peers, manifest).await?;
+            self.fetch(&pool, manifest).await?;
         }
         let store = self.store.clone();
         let m = tokio::task::spawn_blocking(move || super::load_manifest(&store, &manifest))
             .await
             .map_err(|e| e.to_string())?
             .map_err(|e| format!("manifest {manifest}: {e}"))?;
-        for d in m.blobs() {
-            if !self.store.contains(&d) {
-                self.fetch(&peers, d).await?;
-            }
-        }
-        Ok(())
+        let missing: Vec<Digest> = m.blobs().into_iter().filter(|d| !self.store.contains(d)).collect();
+        let results: Vec<Result<(), String>> = futures::stream::iter(missing)
+            .map(|d| self.fetch(&pool, d))
+            .buffer_unordered(PARALLEL)
+            .collect()
+            .await;
+        results.into_iter().collect()
     }
 
-    async fn fetch(&self, peers: &[(NodeId, String)], d: Digest) -> Result<(), String> {
-        match fetch_blob(&self.auth, peers, &self.store, &self.tmp_dir, d).await {
+    async fn fetch(&self, pool: &PeerPool, d: Digest) -> Result<(), String> {
+        match fetch_blob(&self.auth, pool, &self.store, &self.tmp_dir, d).await {
             Ok(n) => {
                 self.stats.blobs_fetched.fetch_add(1, Ordering::Relaxed);
                 self.stats.bytes_fetched.fetch_add(n, Ordering::Relaxed);

@@ -48,14 +48,42 @@ impl NfsCounters {
         vec![
             ("nfs_calls_total", "RPC calls answered", g(&self.calls)),
             ("nfs_reads_total", "NFS READs served", g(&self.reads)),
-            ("nfs_read_bytes_total", "bytes served by NFS READ", g(&self.read_bytes)),
+            (
+                "nfs_read_bytes_total",
+                "bytes served by NFS READ",
+                g(&self.read_bytes),
+            ),
             ("nfs_errors_total", "NFS/MOUNT I/O errors", g(&self.errors)),
-            ("nfs_stale_handles_total", "stale or bad file handles", g(&self.stale_handles)),
-            ("nfs_rofs_refusals_total", "write operations refused", g(&self.rofs_refusals)),
-            ("nfs_bad_rpc_total", "malformed RPC input dropped", g(&self.bad_rpc)),
-            ("nfs_mounts_total", "successful MOUNT calls", g(&self.mounts)),
-            ("nfs_portmap_calls_total", "portmapper calls", g(&self.portmap_calls)),
-            ("nfs_connections_total", "TCP connections accepted", g(&self.connections)),
+            (
+                "nfs_stale_handles_total",
+                "stale or bad file handles",
+                g(&self.stale_handles),
+            ),
+            (
+                "nfs_rofs_refusals_total",
+                "write operations refused",
+                g(&self.rofs_refusals),
+            ),
+            (
+                "nfs_bad_rpc_total",
+                "malformed RPC input dropped",
+                g(&self.bad_rpc),
+            ),
+            (
+                "nfs_mounts_total",
+                "successful MOUNT calls",
+                g(&self.mounts),
+            ),
+            (
+                "nfs_portmap_calls_total",
+                "portmapper calls",
+                g(&self.portmap_calls),
+            ),
+            (
+                "nfs_connections_total",
+                "TCP connections accepted",
+                g(&self.connections),
+            ),
         ]
     }
 }

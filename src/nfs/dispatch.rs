@@ -71,7 +71,9 @@ impl Dispatcher {
             (MOUNT_PROG, MOUNT_VERS) => {
                 mount::call(&self.fs, &self.counters, call.proc_, &mut args, &mut out)
             }
-            (NFS_PROG, _) => return Some(accepted_reply(call.xid, mismatch(NFS_VERS)).into_bytes()),
+            (NFS_PROG, _) => {
+                return Some(accepted_reply(call.xid, mismatch(NFS_VERS)).into_bytes())
+            }
             (MOUNT_PROG, _) => {
                 return Some(accepted_reply(call.xid, mismatch(MOUNT_VERS)).into_bytes())
             }

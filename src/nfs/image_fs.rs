@@ -105,7 +105,11 @@ impl Node {
 
     /// The wire handle.
     pub fn handle(&self) -> FileHandle {
-        FileHandle::new(self.seq, self.index as u64, self.manifest.digest().as_bytes())
+        FileHandle::new(
+            self.seq,
+            self.index as u64,
+            self.manifest.digest().as_bytes(),
+        )
     }
 
     /// The fileid (inode number).
@@ -163,9 +167,9 @@ impl ImageFs {
         if len > MAX_MANIFEST_BYTES {
             return Err(FsError::Io);
         }
-        let bytes = self
-            .store
-            .read_at(digest, 0, usize::try_from(len).map_err(|_| FsError::Io)?)?;
+        let bytes =
+            self.store
+                .read_at(digest, 0, usize::try_from(len).map_err(|_| FsError::Io)?)?;
         let manifest = Manifest::from_bytes(&bytes).map_err(|e| {
             tracing::error!(%digest, error = %e, "stored manifest does not decode");
             FsError::Io

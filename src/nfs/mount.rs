@@ -65,7 +65,9 @@ pub fn call(
                         "NFS export mounted"
                     );
                     out.u32(mountstat::OK).opaque(&node.handle().encode());
-                    out.u32(2).u32(super::rpc::AUTH_UNIX).u32(super::rpc::AUTH_NONE);
+                    out.u32(2)
+                        .u32(super::rpc::AUTH_UNIX)
+                        .u32(super::rpc::AUTH_NONE);
                 }
                 Err(e) => {
                     let st = match e {

@@ -230,7 +230,9 @@ impl Nfs3<'_> {
             }
         };
         let limit = self.max_reply.saturating_sub(out.len() + 128);
-        let count = count.min(READ_MAX).min(u32::try_from(limit).unwrap_or(READ_MAX));
+        let count = count
+            .min(READ_MAX)
+            .min(u32::try_from(limit).unwrap_or(READ_MAX));
         let attr = Fattr3::of(&node);
         match self.fs.read(&node, offset, count) {
             Ok((data, eof)) => {
@@ -279,13 +281,15 @@ impl Nfs3<'_> {
                 out.u32(u32::MAX); // invarsec: the image never changes
             }
             procs::FSINFO => {
-                let rtmax = READ_MAX.min(u32::try_from(self.max_reply / 2).unwrap_or(READ_MAX));
+                // 1 MiB over TCP; what fits one datagram (in 4 KiB units) over UDP.
+                let fits = self.max_reply.saturating_sub(4096) / 4096 * 4096;
+                let rtmax = READ_MAX.min(u32::try_from(fits).unwrap_or(READ_MAX));
                 out.u32(rtmax).u32(rtmax).u32(4096); // rtmax, rtpref, rtmult
                 out.u32(65536).u32(65536).u32(4096); // wtmax, wtpref, wtmult
                 out.u32(65536); // dtpref
                 out.u64(u64::MAX); // maxfilesize
                 out.u32(0).u32(1); // time_delta: 1 ns
-                // FSF3_LINK | FSF3_SYMLINK | FSF3_HOMOGENEOUS | FSF3_CANSETTIME
+                                   // FSF3_LINK | FSF3_SYMLINK | FSF3_HOMOGENEOUS | FSF3_CANSETTIME
                 out.u32(0x1 | 0x2 | 0x8 | 0x10);
             }
             _ => {

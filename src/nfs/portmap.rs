@@ -47,7 +47,10 @@ pub struct Mapping {
 impl Mapping {
     /// Append the XDR form.
     pub fn encode(&self, w: &mut XdrWriter) {
-        w.u32(self.prog).u32(self.vers).u32(self.prot).u32(self.port);
+        w.u32(self.prog)
+            .u32(self.vers)
+            .u32(self.prot)
+            .u32(self.port);
     }
 
     /// Decode the XDR form.
@@ -180,7 +183,14 @@ pub fn encode_getport_call(xid: u32, prog: u32, vers: u32, prot: u32) -> Vec<u8>
         port: 0,
     }
     .encode(&mut args);
-    encode_call(xid, PMAP_PROG, PMAP_VERS, PROC_GETPORT, None, &args.into_bytes())
+    encode_call(
+        xid,
+        PMAP_PROG,
+        PMAP_VERS,
+        PROC_GETPORT,
+        None,
+        &args.into_bytes(),
+    )
 }
 
 /// A DUMP call message (for clients and tests).

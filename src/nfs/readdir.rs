@@ -48,7 +48,11 @@ impl Nfs3<'_> {
             post_op_attr(out, Some(&dir_attr));
             return Ok(());
         }
-        let children: Vec<usize> = dir.manifest().children(dir.index()).map(|(i, _)| i).collect();
+        let children: Vec<usize> = dir
+            .manifest()
+            .children(dir.index())
+            .map(|(i, _)| i)
+            .collect();
         let start = match usize::try_from(cookie) {
             Ok(c) if c <= children.len() => c,
             _ => {

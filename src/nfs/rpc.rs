@@ -62,7 +62,10 @@ impl AuthUnix {
     /// Encode as an `AUTH_UNIX` credential body (used by the test clients).
     pub fn encode(&self, machine: &str) -> Vec<u8> {
         let mut w = XdrWriter::new();
-        w.u32(0).opaque(machine.as_bytes()).u32(self.uid).u32(self.gid);
+        w.u32(0)
+            .opaque(machine.as_bytes())
+            .u32(self.uid)
+            .u32(self.gid);
         w.u32(self.gids.len() as u32);
         for g in &self.gids {
             w.u32(*g);
@@ -133,7 +136,12 @@ pub fn encode_call(
     args: &[u8],
 ) -> Vec<u8> {
     let mut w = XdrWriter::with_capacity(64 + args.len());
-    w.u32(xid).u32(CALL).u32(RPC_VERSION).u32(prog).u32(vers).u32(proc_);
+    w.u32(xid)
+        .u32(CALL)
+        .u32(RPC_VERSION)
+        .u32(prog)
+        .u32(vers)
+        .u32(proc_);
     match auth {
         Some(a) => w.u32(AUTH_UNIX).opaque(&a.encode("raftboot-test")),
         None => w.u32(AUTH_NONE).opaque(&[]),
@@ -179,7 +187,12 @@ pub fn accepted_reply(xid: u32, stat: AcceptStat) -> XdrWriter {
 /// A denied reply: RPC version mismatch (we speak only version 2).
 pub fn rpc_mismatch_reply(xid: u32) -> Vec<u8> {
     let mut w = XdrWriter::new();
-    w.u32(xid).u32(REPLY).u32(1).u32(0).u32(RPC_VERSION).u32(RPC_VERSION);
+    w.u32(xid)
+        .u32(REPLY)
+        .u32(1)
+        .u32(0)
+        .u32(RPC_VERSION)
+        .u32(RPC_VERSION);
     w.into_bytes()
 }
 

@@ -107,18 +107,30 @@ async fn bind_pair(
 ) -> Result<(TcpListener, UdpSocket, SocketAddr), NfsError> {
     let mut last = None;
     for _ in 0..16 {
-        let tcp = TcpListener::bind(addr).await.map_err(|source| NfsError::Bind {
-            what: if what == "NFS" { "NFS TCP" } else { "portmapper TCP" },
-            addr,
-            source,
-        })?;
-        let bound = tcp.local_addr().map_err(|source| NfsError::Socket { what, source })?;
+        let tcp = TcpListener::bind(addr)
+            .await
+            .map_err(|source| NfsError::Bind {
+                what: if what == "NFS" {
+                    "NFS TCP"
+                } else {
+                    "portmapper TCP"
+                },
+                addr,
+                source,
+            })?;
+        let bound = tcp
+            .local_addr()
+            .map_err(|source| NfsError::Socket { what, source })?;
         match UdpSocket::bind(bound).await {
             Ok(udp) => return Ok((tcp, udp, bound)),
             Err(e) if addr.port() == 0 => last = Some(e), // the free TCP port is taken on UDP
             Err(source) => {
                 return Err(NfsError::Bind {
-                    what: if what == "NFS" { "NFS UDP" } else { "portmapper UDP" },
+                    what: if what == "NFS" {
+                        "NFS UDP"
+                    } else {
+                        "portmapper UDP"
+                    },
                     addr,
                     source,
                 })
@@ -126,7 +138,11 @@ async fn bind_pair(
         }
     }
     Err(NfsError::Bind {
-        what: if what == "NFS" { "NFS UDP" } else { "portmapper UDP" },
+        what: if what == "NFS" {
+            "NFS UDP"
+        } else {
+            "portmapper UDP"
+        },
         addr,
         source: last.unwrap_or_else(|| io::Error::other("no free port")),
     })
@@ -271,11 +287,7 @@ async fn serve_connection(
     }
 }
 
-async fn udp_loop(
-    socket: Arc<UdpSocket>,
-    d: &Arc<Dispatcher>,
-    role: Role,
-) -> Result<(), NfsError> {
+async fn udp_loop(socket: Arc<UdpSocket>, d: &Arc<Dispatcher>, role: Role) -> Result<(), NfsError> {
     let slots = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
     let mut buf = vec![0u8; 65_536];
     loop {

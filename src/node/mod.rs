@@ -133,6 +133,7 @@ pub async fn run(cfg: NodeConfig, shutdown: CancellationToken) -> anyhow::Result
     let writer = Arc::new(Writer::new(raft.clone(), auth.clone()));
     let replica_stats = Arc::new(crate::images::replicator::ReplicaStats::default());
     let vip_stats = Arc::new(crate::vip::controller::VipStats::default());
+    let mut nfs_counters = Vec::new();
     let replicator_task = store.clone().map(|store| {
         let r = crate::images::replicator::Replicator {
             me: me.id,
@@ -146,6 +147,72 @@ pub async fn run(cfg: NodeConfig, shutdown: CancellationToken) -> anyhow::Result
         };
         tokio::spawn(r.run(background_stop.clone()))
     });
+    // The VIP follows the leader (boot servers only; the loopback demo has no VIP). Its
+    // namespace also hosts a runtime whose services answer on the VIP.
+    let vip_ns = match (&cfg.vip, me.role == Role::Witness) {
+        (Some(_), false) => Some(Arc::new(crate::vip::netns::VipNamespace::create().context(
+            "the VIP needs a private network namespace (run bootd with CAP_SYS_ADMIN and CAP_NET_ADMIN)",
+        )?)),
+        _ => None,
+    };
+    let vip_runtime = match &vip_ns {
+        Some(ns) => Some(ns.runtime(2).context("starting the VIP service runtime")?),
+        None => None,
+    };
+    let vip_task = match (&cfg.vip, &vip_ns) {
+        (Some(v), Some(ns)) => {
+            let backend = crate::vip::linux::MacvlanBackend {
+                ns: ns.clone(),
+                parent: v.interface.clone(),
+                link: format!("rbvip{}", me.id),
+                vip: v.address,
+                prefix: v.prefix,
+                gateway: None,
+            };
+            let controller = crate::vip::controller::VipController {
+                raft: raft.clone(),
+                hold: Duration::from_millis(cfg.raft.vip_hold_ms),
+                backend,
+                stats: vip_stats.clone(),
+            };
+            Some(tokio::spawn(controller.run(background_stop.clone())))
+        }
+        _ => None,
+    };
+
+    // NFS: on the node's own address, and (with a VIP) on the VIP. Handles derive only from
+    // replicated data, so both instances, and every other replica, issue the same ones.
+    let services_stop = CancellationToken::new();
+    let mut service_tasks = Vec::new();
+    if let (Some(store), true) = (&store, me.services.nfs_port != 0) {
+        let svc = &me.services;
+        let nfs = crate::nfs::NfsService::new(shared.clone(), store.clone());
+        nfs_counters.push(nfs.counters());
+        let bound = nfs
+            .bind(
+                std::net::SocketAddr::new(svc.bind, svc.nfs_port),
+                std::net::SocketAddr::new(svc.bind, svc.portmap_port),
+            )
+            .await
+            .context("binding the NFS service")?;
+        tracing::info!(nfs = %bound.nfs_addr(), portmap = %bound.portmap_addr(), "NFS serving");
+        service_tasks.push(tokio::spawn(bound.run(services_stop.clone())));
+        if let Some(rt) = &vip_runtime {
+            let nfs = crate::nfs::NfsService::new(shared.clone(), store.clone());
+            nfs_counters.push(nfs.counters());
+            let any = std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED);
+            let (nfs_port, pm_port, stop) = (svc.nfs_port, svc.portmap_port, services_stop.clone());
+            rt.spawn(async move {
+                if let Err(e) = nfs
+                    .serve(std::net::SocketAddr::new(any, nfs_port), std::net::SocketAddr::new(any, pm_port), stop)
+                    .await
+                {
+                    tracing::error!(error = %e, "NFS on the VIP stopped");
+                }
+            });
+        }
+    }
+
     let state = Arc::new(AppState {
         raft: raft.clone(),
         shared: shared.clone(),
@@ -164,6 +231,7 @@ pub async fn run(cfg: NodeConfig, shutdown: CancellationToken) -> anyhow::Result
         store,
         replica_stats,
         vip_stats: vip_stats.clone(),
+        nfs_counters: nfs_counters.clone(),
     });
     let stop = admin_stop.clone();
     let admin_task = tokio::spawn(async move {
@@ -172,29 +240,6 @@ pub async fn run(cfg: NodeConfig, shutdown: CancellationToken) -> anyhow::Result
             .await
     });
 
-    // The VIP follows the leader (boot servers only; the loopback demo has no VIP).
-    let vip_task = match (&cfg.vip, me.role == Role::Witness) {
-        (Some(v), false) => {
-            let ns = crate::vip::netns::VipNamespace::create()
-                .context("the VIP needs a private network namespace (run bootd with CAP_SYS_ADMIN and CAP_NET_ADMIN)")?;
-            let backend = crate::vip::linux::MacvlanBackend {
-                ns: Arc::new(ns),
-                parent: v.interface.clone(),
-                link: format!("rbvip{}", me.id),
-                vip: v.address,
-                prefix: v.prefix,
-                gateway: None,
-            };
-            let controller = crate::vip::controller::VipController {
-                raft: raft.clone(),
-                hold: Duration::from_millis(cfg.raft.vip_hold_ms),
-                backend,
-                stats: vip_stats.clone(),
-            };
-            Some(tokio::spawn(controller.run(background_stop.clone())))
-        }
-        _ => None,
-    };
     let boot_task = tokio::spawn(bootstrap::initialize_once(
         cfg.clone(),
         raft.clone(),
@@ -215,6 +260,13 @@ pub async fn run(cfg: NodeConfig, shutdown: CancellationToken) -> anyhow::Result
         // The VIP is released before the services stop answering.
         if let Some(t) = vip_task {
             let _ = t.await;
+        }
+        services_stop.cancel();
+        for t in service_tasks {
+            let _ = t.await;
+        }
+        if let Some(rt) = vip_runtime {
+            rt.shutdown_background();
         }
         admin_stop.cancel();
         let _ = admin_task.await;

@@ -8,7 +8,9 @@ use std::time::Duration;
 use raftboot::nfs::mount::{self, MOUNT_PROG};
 use raftboot::nfs::nfs3::procs;
 use raftboot::nfs::portmap::NFS_PROG;
-use raftboot::nfs::rpc::{decode_reply, encode_call, frame_record, AcceptStat, AuthUnix, RecordReader};
+use raftboot::nfs::rpc::{
+    decode_reply, encode_call, frame_record, AcceptStat, AuthUnix, RecordReader,
+};
 use raftboot::nfs::status::NFS3_OK;
 use raftboot::nfs::xdr::{XdrReader, XdrWriter};
 use raftboot::nfs::{decode_post_op_attr, Fattr3};
@@ -22,13 +24,20 @@ pub struct RawClient {
 
 /// `sattr3` with nothing set.
 pub fn sattr_none(w: &mut XdrWriter) {
-    w.bool(false).bool(false).bool(false).bool(false).u32(0).u32(0);
+    w.bool(false)
+        .bool(false)
+        .bool(false)
+        .bool(false)
+        .u32(0)
+        .u32(0);
 }
 
 impl RawClient {
     pub fn connect(addr: SocketAddr) -> RawClient {
         let stream = TcpStream::connect(addr).unwrap();
-        stream.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(20)))
+            .unwrap();
         RawClient {
             stream,
             xid: 100,
@@ -63,7 +72,11 @@ impl RawClient {
         let reply = self.recv();
         let h = decode_reply(&reply).unwrap();
         assert_eq!(h.xid, self.xid);
-        assert_eq!(h.accept, Some(AcceptStat::Success), "prog {prog} proc {proc_}");
+        assert_eq!(
+            h.accept,
+            Some(AcceptStat::Success),
+            "prog {prog} proc {proc_}"
+        );
         reply[h.results_at..].to_vec()
     }
 
@@ -97,7 +110,9 @@ impl RawClient {
     pub fn walk(&mut self, root: &[u8], path: &str) -> Vec<u8> {
         let mut cur = root.to_vec();
         for part in path.split('/').filter(|p| !p.is_empty()) {
-            cur = self.lookup(&cur, part).unwrap_or_else(|st| panic!("lookup {part}: {st}"));
+            cur = self
+                .lookup(&cur, part)
+                .unwrap_or_else(|st| panic!("lookup {part}: {st}"));
         }
         cur
     }

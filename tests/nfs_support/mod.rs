@@ -19,6 +19,21 @@ use tokio_util::sync::CancellationToken;
 /// Entries in the large directory.
 pub const MANY: usize = 5000;
 
+/// A temp dir in memory (tmpfs) when the machine has one: these tests create and fsync tens
+/// of thousands of small files, which is slow on some disks. Falls back to the default.
+pub fn tempdir() -> tempfile::TempDir {
+    let shm = std::path::Path::new("/dev/shm");
+    if shm.is_dir() {
+        if let Ok(d) = tempfile::Builder::new()
+            .prefix("raftboot-nfs-")
+            .tempdir_in(shm)
+        {
+            return d;
+        }
+    }
+    tempfile::tempdir().unwrap()
+}
+
 /// Deterministic pseudo-random bytes.
 pub fn bytes(n: usize, seed: u64) -> Vec<u8> {
     let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
@@ -62,7 +77,12 @@ pub fn make_tree(root: &Path) {
     symlink("hostname", root.join("etc/hostname-link")).unwrap();
     symlink("/nonexistent/target", root.join("dangling")).unwrap();
     for i in 0..MANY {
-        write(root, &format!("many/entry-{i:05}"), format!("{i}\n").as_bytes(), 0o644);
+        write(
+            root,
+            &format!("many/entry-{i:05}"),
+            format!("{i}\n").as_bytes(),
+            0o644,
+        );
     }
     if is_root() {
         lchown(root.join("etc/shadow"), Some(0), Some(42)).unwrap();
@@ -86,10 +106,20 @@ fn apply(state: &mut State, cmd: Command) {
 }
 
 impl Image {
+    /// The full fixture tree.
     pub fn build() -> Image {
-        let dir = tempfile::tempdir().unwrap();
+        Image::build_with(make_tree)
+    }
+
+    /// A few files only (for tests about transports, not trees).
+    pub fn build_small() -> Image {
+        Image::build_with(|root| write(root, "etc/hostname", b"demo\n", 0o644))
+    }
+
+    fn build_with(make: impl Fn(&Path)) -> Image {
+        let dir = tempdir();
         let src = dir.path().join("src");
-        make_tree(&src);
+        make(&src);
         let store_dir = dir.path().join("store-a");
         let store = BlobStore::open(&store_dir).unwrap();
         let manifest = import_dir(&src, &store, &|_| {}).unwrap();
@@ -160,6 +190,9 @@ pub fn disk_snapshot(dir: &Path) -> Vec<(PathBuf, u64, String)> {
             if meta.is_dir() {
                 out.push((p.clone(), 0, String::from("dir")));
                 stack.push(p);
+            } else if meta.file_type().is_symlink() {
+                let target = fs::read_link(&p).unwrap();
+                out.push((p, meta.len(), target.display().to_string()));
             } else {
                 let data = fs::read(&p).unwrap();
                 out.push((p, meta.len(), blake3::hash(&data).to_hex().to_string()));

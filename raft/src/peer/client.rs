@@ -37,6 +37,11 @@ impl PeerClient {
         }
     }
 
+    /// The address this client dials.
+    pub fn addr(&self) -> &str {
+        &self.addr
+    }
+
     async fn connect(&mut self) -> Result<&mut TcpStream, PeerError> {
         if self.conn.is_none() {
             let mut s = TcpStream::connect(&self.addr).await?;

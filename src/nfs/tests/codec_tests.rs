@@ -4,8 +4,8 @@
 use proptest::prelude::*;
 
 use crate::nfs::portmap::{
-    decode_dump_reply, decode_getport_reply, encode_dump_call, encode_getport_call,
-    PortmapOutcome, PortmapTable, IPPROTO_TCP, IPPROTO_UDP, MOUNT_PROG, NFS_PROG, PMAP_PROG,
+    decode_dump_reply, decode_getport_reply, encode_dump_call, encode_getport_call, PortmapOutcome,
+    PortmapTable, IPPROTO_TCP, IPPROTO_UDP, MOUNT_PROG, NFS_PROG, PMAP_PROG,
 };
 use crate::nfs::rpc::{
     decode_call, decode_reply, encode_call, frame_record, AcceptStat, AuthUnix, RecordReader,
@@ -33,7 +33,11 @@ fn getport_answers_nfs_and_mount_on_both_protocols() {
     ] {
         let vers = if prog == PMAP_PROG { 2 } else { 3 };
         let r = reply(t.answer(&encode_getport_call(9, prog, vers, prot)));
-        assert_eq!(decode_getport_reply(&r).unwrap(), (9, want), "prog {prog} prot {prot}");
+        assert_eq!(
+            decode_getport_reply(&r).unwrap(),
+            (9, want),
+            "prog {prog} prot {prot}"
+        );
     }
     // MOUNT v1 is not served.
     let r = reply(t.answer(&encode_getport_call(1, MOUNT_PROG, 1, IPPROTO_UDP)));
@@ -59,13 +63,25 @@ fn portmap_refuses_other_versions_programs_and_callit() {
         Some(AcceptStat::ProgMismatch { low: 2, high: 2 })
     );
     let r = reply(t.answer(&encode_call(1, NFS_PROG, 3, 0, None, &[])));
-    assert_eq!(decode_reply(&r).unwrap().accept, Some(AcceptStat::ProgUnavail));
-    assert_eq!(t.answer(&encode_call(1, PMAP_PROG, 2, 5, None, &[])), PortmapOutcome::Ignore);
+    assert_eq!(
+        decode_reply(&r).unwrap().accept,
+        Some(AcceptStat::ProgUnavail)
+    );
+    assert_eq!(
+        t.answer(&encode_call(1, PMAP_PROG, 2, 5, None, &[])),
+        PortmapOutcome::Ignore
+    );
     // GETPORT with truncated arguments.
     let r = reply(t.answer(&encode_call(1, PMAP_PROG, 2, 3, None, &[0, 0, 0, 1])));
-    assert_eq!(decode_reply(&r).unwrap().accept, Some(AcceptStat::GarbageArgs));
+    assert_eq!(
+        decode_reply(&r).unwrap().accept,
+        Some(AcceptStat::GarbageArgs)
+    );
     // A reply sent to the server is malformed input.
-    assert!(matches!(t.answer(&r), PortmapOutcome::Malformed(RpcError::NotACall(1))));
+    assert!(matches!(
+        t.answer(&r),
+        PortmapOutcome::Malformed(RpcError::NotACall(1))
+    ));
 }
 
 #[test]

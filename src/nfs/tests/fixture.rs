@@ -10,11 +10,26 @@ use raftboot_raft::{Command, Request, SharedState, State};
 use tempfile::TempDir;
 
 use crate::cas::{import_dir, BlobStore, Manifest};
+use crate::nfs::portmap::PortmapTable;
 use crate::nfs::rpc::{decode_reply, encode_call, AcceptStat, AuthUnix};
 use crate::nfs::{Dispatcher, ImageFs, NfsCounters};
-use crate::nfs::portmap::PortmapTable;
 
 pub const MANY: usize = 300;
+
+/// A temp dir in memory (tmpfs) when the machine has one: these tests create and fsync tens
+/// of thousands of small files, which is slow on some disks. Falls back to the default.
+pub fn tempdir() -> tempfile::TempDir {
+    let shm = std::path::Path::new("/dev/shm");
+    if shm.is_dir() {
+        if let Ok(d) = tempfile::Builder::new()
+            .prefix("raftboot-nfs-")
+            .tempdir_in(shm)
+        {
+            return d;
+        }
+    }
+    tempfile::tempdir().unwrap()
+}
 
 /// Deterministic pseudo-random bytes.
 pub fn bytes(n: usize, seed: u64) -> Vec<u8> {
@@ -42,7 +57,7 @@ pub fn apply(state: &mut State, cmd: Command) {
 }
 
 pub fn fixture() -> Fixture {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = tempdir();
     let src = dir.path().join("src");
     fs::create_dir_all(src.join("bin")).unwrap();
     fs::create_dir_all(src.join("many")).unwrap();
@@ -54,7 +69,11 @@ pub fn fixture() -> Fixture {
     fs::hard_link(src.join("data"), src.join("data.hard")).unwrap();
     symlink("bin/init", src.join("init-link")).unwrap();
     for i in 0..MANY {
-        fs::write(src.join(format!("many/file-with-a-longish-name-{i:05}")), b"x").unwrap();
+        fs::write(
+            src.join(format!("many/file-with-a-longish-name-{i:05}")),
+            b"x",
+        )
+        .unwrap();
     }
     let store = Arc::new(BlobStore::open(&dir.path().join("store")).unwrap());
     let manifest = import_dir(&src, &store, &|_| {}).unwrap();
@@ -93,8 +112,15 @@ pub fn fixture() -> Fixture {
 }
 
 pub fn dispatcher(fx: &Fixture) -> Dispatcher {
-    let fs = ImageFs::new(SharedState::from_state(fx.state.clone()), Arc::clone(&fx.store));
-    Dispatcher::new(fs, Arc::new(NfsCounters::default()), PortmapTable::new(2049, 111))
+    let fs = ImageFs::new(
+        SharedState::from_state(fx.state.clone()),
+        Arc::clone(&fx.store),
+    );
+    Dispatcher::new(
+        fs,
+        Arc::new(NfsCounters::default()),
+        PortmapTable::new(2049, 111),
+    )
 }
 
 /// Send one call; returns the accept status and the result bytes.

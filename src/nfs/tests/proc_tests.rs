@@ -90,7 +90,11 @@ fn list(d: &Dispatcher, dir: &[u8], plus: bool, count: u32) -> (Vec<(String, u64
         } else {
             a.u32(count);
         }
-        let proc_ = if plus { procs::READDIRPLUS } else { procs::READDIR };
+        let proc_ = if plus {
+            procs::READDIRPLUS
+        } else {
+            procs::READDIR
+        };
         let res = nfs(d, proc_, &a.into_bytes());
         let mut r = XdrReader::new(&res);
         assert_eq!(r.u32().unwrap(), NFS3_OK);
@@ -108,7 +112,11 @@ fn list(d: &Dispatcher, dir: &[u8], plus: bool, count: u32) -> (Vec<(String, u64
             }
             out.push((name, cookie));
         }
-        assert!(res.len() <= count as usize, "reply of {} > count {count}", res.len());
+        assert!(
+            res.len() <= count as usize,
+            "reply of {} > count {count}",
+            res.len()
+        );
         if r.bool().unwrap() {
             return (out, calls);
         }
@@ -123,7 +131,10 @@ fn readdir_honors_the_cookie_and_lists_each_entry_once() {
     let many = path_fh(d, "many");
     for plus in [false, true] {
         let (entries, calls) = list(d, &many, plus, 2048);
-        assert!(calls > 3, "the directory must need several replies (plus={plus})");
+        assert!(
+            calls > 3,
+            "the directory must need several replies (plus={plus})"
+        );
         let names: Vec<&String> = entries.iter().map(|(n, _)| n).collect();
         let unique: BTreeSet<&String> = names.iter().copied().collect();
         assert_eq!(names.len(), MANY, "plus={plus}");
@@ -134,17 +145,27 @@ fn readdir_honors_the_cookie_and_lists_each_entry_once() {
     // A cookie past the end is refused, never wraps around to the start.
     let mut a = fh_args(&many);
     a.u64(MANY as u64 + 1).fixed(&[0; 8]).u32(4096);
-    assert_eq!(status(&nfs(d, procs::READDIR, &a.into_bytes())), NFS3ERR_BAD_COOKIE);
+    assert_eq!(
+        status(&nfs(d, procs::READDIR, &a.into_bytes())),
+        NFS3ERR_BAD_COOKIE
+    );
     // Too small for a single entry.
     let mut a = fh_args(&many);
     a.u64(0).fixed(&[0; 8]).u32(120);
-    assert_eq!(status(&nfs(d, procs::READDIR, &a.into_bytes())), NFS3ERR_TOOSMALL);
+    assert_eq!(
+        status(&nfs(d, procs::READDIR, &a.into_bytes())),
+        NFS3ERR_TOOSMALL
+    );
     let root_names: Vec<String> = list(d, &mnt(d, "/images/demo").unwrap(), false, 4096)
         .0
         .into_iter()
         .map(|(n, _)| n)
         .collect();
-    let want: Vec<String> = fx.manifest.children(0).map(|(_, e)| e.name().to_string()).collect();
+    let want: Vec<String> = fx
+        .manifest
+        .children(0)
+        .map(|(_, e)| e.name().to_string())
+        .collect();
     assert_eq!(root_names, want);
 }
 
@@ -161,7 +182,11 @@ fn access_of(d: &Dispatcher, fh: &[u8], auth: &AuthUnix) -> u32 {
 #[test]
 fn access_grants_execute_for_executables_and_lookup_for_directories() {
     let (_, d) = shared();
-    let user = AuthUnix { uid: 1000, gid: 1000, gids: vec![] };
+    let user = AuthUnix {
+        uid: 1000,
+        gid: 1000,
+        gids: vec![],
+    };
     let init = path_fh(d, "bin/init");
     assert_eq!(access_of(d, &init, &root()), access::READ | access::EXECUTE);
     assert_eq!(access_of(d, &init, &user), access::READ | access::EXECUTE);
@@ -194,9 +219,16 @@ fn every_write_procedure_is_refused_read_only() {
     for p in write_procs {
         let mut a = fh_args(&root_fh);
         a.opaque(b"new-name").raw(&[0u8; 64]);
-        assert_eq!(status(&nfs(&d, p, &a.into_bytes())), NFS3ERR_ROFS, "proc {p}");
+        assert_eq!(
+            status(&nfs(&d, p, &a.into_bytes())),
+            NFS3ERR_ROFS,
+            "proc {p}"
+        );
     }
-    assert_eq!(d.counters().rofs_refusals.load(Ordering::Relaxed), write_procs.len() as u64);
+    assert_eq!(
+        d.counters().rofs_refusals.load(Ordering::Relaxed),
+        write_procs.len() as u64
+    );
     assert_eq!(fx.store.list().unwrap(), before);
     assert!(lookup(&d, &root_fh, "new-name").is_err());
 }
@@ -206,16 +238,29 @@ fn stale_and_foreign_handles_are_refused() {
     let (fx, d) = shared();
     let digest = fx.manifest.digest();
     let gone = FileHandle::new(999, 0, digest.as_bytes()).encode();
-    assert_eq!(status(&nfs(d, procs::GETATTR, &fh_args(&gone).into_bytes())), NFS3ERR_STALE);
+    assert_eq!(
+        status(&nfs(d, procs::GETATTR, &fh_args(&gone).into_bytes())),
+        NFS3ERR_STALE
+    );
     let seq = fx.state.images["demo"].seq;
     let other_cluster = FileHandle::new(seq, 0, &[7; 32]).encode();
     assert_eq!(
-        status(&nfs(d, procs::GETATTR, &fh_args(&other_cluster).into_bytes())),
+        status(&nfs(
+            d,
+            procs::GETATTR,
+            &fh_args(&other_cluster).into_bytes()
+        )),
         NFS3ERR_STALE
     );
     let past_end = FileHandle::new(seq, fx.manifest.len() as u64, digest.as_bytes()).encode();
-    assert_eq!(status(&nfs(d, procs::GETATTR, &fh_args(&past_end).into_bytes())), NFS3ERR_STALE);
-    assert_eq!(status(&nfs(d, procs::GETATTR, &fh_args(b"junk").into_bytes())), NFS3ERR_BADHANDLE);
+    assert_eq!(
+        status(&nfs(d, procs::GETATTR, &fh_args(&past_end).into_bytes())),
+        NFS3ERR_STALE
+    );
+    assert_eq!(
+        status(&nfs(d, procs::GETATTR, &fh_args(b"junk").into_bytes())),
+        NFS3ERR_BADHANDLE
+    );
     assert!(d.counters().stale_handles.load(Ordering::Relaxed) >= 4);
 }
 
@@ -314,4 +359,22 @@ proptest! {
         let msg = crate::nfs::rpc::encode_call(1, prog, vers, proc_, Some(&root()), &a.into_bytes());
         let _ = d.answer(&msg, 4096);
     }
+}
+
+#[test]
+fn fsinfo_offers_one_mib_reads_over_tcp_and_fsstat_counts_the_image() {
+    let (fx, d) = shared();
+    let root_fh = mnt(d, "/images/demo").unwrap();
+    let res = nfs(d, procs::FSINFO, &fh_args(&root_fh).into_bytes());
+    let mut r = XdrReader::new(&res);
+    assert_eq!(r.u32().unwrap(), NFS3_OK);
+    decode_post_op_attr(&mut r).unwrap();
+    assert_eq!(r.u32().unwrap(), 1 << 20, "rtmax");
+    let res = nfs(d, procs::FSSTAT, &fh_args(&root_fh).into_bytes());
+    let mut r = XdrReader::new(&res);
+    assert_eq!(r.u32().unwrap(), NFS3_OK);
+    decode_post_op_attr(&mut r).unwrap();
+    assert_eq!(r.u64().unwrap(), fx.manifest.total_file_bytes());
+    let res = nfs(d, procs::PATHCONF, &fh_args(&root_fh).into_bytes());
+    assert_eq!(status(&res), NFS3_OK);
 }
