@@ -194,7 +194,11 @@ pub fn render(st: &AppState) -> String {
     }
     for (name, help, v) in nfs {
         let full = format!("raftboot_{name}");
-        let kind = if name.ends_with("_total") { "counter" } else { "gauge" };
+        let kind = if name.ends_with("_total") {
+            "counter"
+        } else {
+            "gauge"
+        };
         metric(&mut o, &full, kind, help, v);
     }
     let data = st.shared.read();

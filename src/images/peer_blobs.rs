@@ -55,7 +55,13 @@ impl PeerPool {
         Self {
             clients: peers
                 .iter()
-                .map(|(id, addr)| (*id, addr.clone(), tokio::sync::Mutex::new(PeerClient::new(auth.clone(), *id, addr.clone()))))
+                .map(|(id, addr)| {
+                    (
+                        *id,
+                        addr.clone(),
+                        tokio::sync::Mutex::new(PeerClient::new(auth.clone(), *id, addr.clone())),
+                    )
+                })
                 .collect(),
         }
     }

@@ -69,7 +69,11 @@ impl Replicator {
             .await
             .map_err(|e| e.to_string())?
             .map_err(|e| format!("manifest {manifest}: {e}"))?;
-        let missing: Vec<Digest> = m.blobs().into_iter().filter(|d| !self.store.contains(d)).collect();
+        let missing: Vec<Digest> = m
+            .blobs()
+            .into_iter()
+            .filter(|d| !self.store.contains(d))
+            .collect();
         let results: Vec<Result<(), String>> = futures::stream::iter(missing)
             .map(|d| self.fetch(&pool, d))
             .buffer_unordered(PARALLEL)

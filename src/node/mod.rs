@@ -204,7 +204,11 @@ pub async fn run(cfg: NodeConfig, shutdown: CancellationToken) -> anyhow::Result
             let (nfs_port, pm_port, stop) = (svc.nfs_port, svc.portmap_port, services_stop.clone());
             rt.spawn(async move {
                 if let Err(e) = nfs
-                    .serve(std::net::SocketAddr::new(any, nfs_port), std::net::SocketAddr::new(any, pm_port), stop)
+                    .serve(
+                        std::net::SocketAddr::new(any, nfs_port),
+                        std::net::SocketAddr::new(any, pm_port),
+                        stop,
+                    )
                     .await
                 {
                     tracing::error!(error = %e, "NFS on the VIP stopped");
