@@ -132,6 +132,9 @@ pub fn render(st: &AppState) -> String {
         "Admin API calls refused for a bad token.",
         st.api_unauthorized.load(Ordering::Relaxed),
     );
+    if let Some(d) = &st.dhcp {
+        d.render(&mut o);
+    }
     let data = st.shared.read();
     metric(
         &mut o,

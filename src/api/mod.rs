@@ -32,6 +32,8 @@ pub struct AppState {
     pub log_flushes: Arc<AtomicU64>,
     pub api_requests: AtomicU64,
     pub api_unauthorized: AtomicU64,
+    /// The DHCP server's counters, when this node runs one.
+    pub dhcp: Option<Arc<crate::dhcp::DhcpStats>>,
 }
 
 /// Proof that the request carried the admin token.
