@@ -10,8 +10,9 @@ export CARGO_TERM_COLOR=never
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
 export RAFTBOOT_BIN_DIR="$CARGO_TARGET_DIR/debug"
 
-# Debian packages the suites use (real clients and peers arrive with later suites).
-APT_PACKAGES=(iproute2)
+# Debian packages the suites use: iproute2 (network namespaces), real DHCP clients
+# (isc-dhcp-client: dhclient; udhcpc: busybox udhcpc; kea-admin: ISC perfdhcp).
+APT_PACKAGES=(iproute2 isc-dhcp-client udhcpc kea-admin)
 need=()
 for p in "${APT_PACKAGES[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || need+=("$p")
@@ -44,7 +45,7 @@ suite "fmt" cargo fmt --all --check
 suite "clippy" cargo clippy --locked --workspace --all-targets -- -D warnings
 suite "build binaries" cargo build --locked --workspace --bins
 suite "unit+property+storage" cargo test --locked --workspace --exclude chaos-tests
-suite "multi-process (loopback)" cargo test --locked -p chaos-tests
+suite "multi-process (lo+netns)" cargo test --locked -p chaos-tests
 
 echo
 echo "suite timings:"

@@ -3,10 +3,16 @@
 //!
 //! [`cluster::Cluster`] starts a cluster on loopback (unprivileged ports, a private temp
 //! dir), kills, restarts and wipes nodes by PID, and removes everything it made when it is
-//! dropped, printing each node's log tail if the test failed. [`wait::until`] is the one
-//! bounded way tests wait for a condition.
+//! dropped, printing each node's log tail if the test failed. [`netns::Lab`] builds a
+//! network of namespaces (a bridge, veths, private 10.x addresses) and
+//! [`netns_cluster::NetCluster`] runs `bootd` nodes inside it, with real DHCP clients
+//! ([`dhcp_clients`]: dhclient, udhcpc, perfdhcp) in further namespaces. [`wait::until`]
+//! is the one bounded way tests wait for a condition.
 
 pub mod cluster;
+pub mod dhcp_clients;
+pub mod netns;
+pub mod netns_cluster;
 pub mod wait;
 
 /// Where the workspace's binaries are: `RAFTBOOT_BIN_DIR`, else the directory above the
