@@ -26,6 +26,8 @@ pub struct NetSpec {
     pub election_max_ms: u64,
     /// The body of the `[dhcp]` table (without the header); `interface = "eth0"` is added.
     pub dhcp_toml: String,
+    /// `RAFTBOOT_LOG` of every node (the tests read the DHCP debug lines).
+    pub log: String,
 }
 
 impl Default for NetSpec {
@@ -36,6 +38,7 @@ impl Default for NetSpec {
             election_min_ms: 300,
             election_max_ms: 600,
             dhcp_toml: String::new(),
+            log: "info,openraft=warn,raftboot::dhcp=debug".into(),
         }
     }
 }
@@ -50,6 +53,7 @@ pub struct NetCluster {
     pub nodes: BTreeMap<u64, (String, Ipv4Addr)>,
     pids: BTreeMap<u64, u32>,
     ctl_ns: String,
+    log: String,
 }
 
 /// The admin address of a node at `ip`.
@@ -117,6 +121,7 @@ impl NetCluster {
             nodes,
             pids: BTreeMap::new(),
             ctl_ns: ctl.ns,
+            log: spec.log.clone(),
         };
         for id in 1..=spec.nodes {
             c.start_node(id)?;
@@ -135,11 +140,12 @@ impl NetCluster {
         let bootd = crate::bin("bootd")?;
         let config = self.config.display().to_string();
         let log = self.log_path(id);
+        let filter = format!("RAFTBOOT_LOG={}", self.log);
         let pid = self.lab.spawn(
             &ns,
             &[
                 "env",
-                "RAFTBOOT_LOG=info,openraft=warn,raftboot::dhcp=debug",
+                &filter,
                 &bootd.display().to_string(),
                 "run",
                 "--config",

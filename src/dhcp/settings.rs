@@ -109,6 +109,13 @@ impl DhcpSettings {
     /// `server_addr` on `bind`.
     pub fn for_tests(server_addr: Ipv4Addr, bind: SocketAddrV4) -> DhcpSettings {
         let d = cluster_config::Dhcp::default();
+        let fill = |s: String| s.replace("{next_server}", &server_addr.to_string());
+        let b = d.boot_files;
+        let boot_files = BootFiles {
+            http_x86_64: fill(b.http_x86_64),
+            http_arm64: fill(b.http_arm64),
+            ..b
+        };
         DhcpSettings {
             node: "test".into(),
             bind,
@@ -122,7 +129,7 @@ impl DhcpSettings {
             dns: Vec::new(),
             router: None,
             registration_group: None,
-            boot_files: d.boot_files,
+            boot_files,
             relay_port: SERVER_PORT,
             client_port: CLIENT_PORT,
         }
