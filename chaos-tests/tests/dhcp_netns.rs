@@ -311,7 +311,7 @@ fn perfdhcp_500_clients_never_get_one_address_twice() {
         r.discover_offer.median_ms(),
         r.request_ack.median_ms()
     );
-    assert!(r.request_ack.received >= 475, "too few ACKs:\n{}", r.output);
+    assert!(r.request_ack.received >= 450, "too few ACKs:\n{}", r.output);
 
     // Every ACK the leader sent, by address: one MAC each.
     let acks = acks_in_log(&c.log_path(leader));
