@@ -10,8 +10,10 @@ export CARGO_TERM_COLOR=never
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
 export RAFTBOOT_BIN_DIR="$CARGO_TARGET_DIR/debug"
 
-# Debian packages the suites use (real clients and peers arrive with later suites).
-APT_PACKAGES=(iproute2 util-linux busybox libnfs-utils debootstrap)
+# Debian packages the suites use: iproute2 and util-linux (namespaces, nsenter), busybox
+# (demo image), libnfs-utils (NFS client), debootstrap (minbase image), real DHCP clients
+# (isc-dhcp-client: dhclient; udhcpc; kea-admin: ISC perfdhcp).
+APT_PACKAGES=(iproute2 util-linux busybox libnfs-utils debootstrap isc-dhcp-client udhcpc kea-admin)
 need=()
 for p in "${APT_PACKAGES[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || need+=("$p")
@@ -44,7 +46,7 @@ suite "fmt" cargo fmt --all --check
 suite "clippy" cargo clippy --locked --workspace --all-targets -- -D warnings
 suite "build binaries" cargo build --locked --workspace --bins
 suite "unit+property+storage" cargo test --locked --workspace --exclude chaos-tests
-suite "multi-process (loopback)" cargo test --locked -p chaos-tests
+suite "multi-process (lo+netns)" cargo test --locked -p chaos-tests
 
 echo
 echo "suite timings:"

@@ -7,11 +7,13 @@
 //! [`ctl`] is bootctl's client side; [`local`] runs the three-node loopback demo cluster;
 //! [`cas`] stores image blobs and manifests; [`images`] replicates them between nodes;
 //! [`nfs`] serves them read-only over NFSv3.
+//! [`dhcp`] is the DHCP server (leases committed through Raft before they are acknowledged).
 
 pub mod api;
 pub mod cas;
 pub mod ctl;
 pub mod demo_image;
+pub mod dhcp;
 pub mod images;
 pub mod local;
 pub mod metrics;

@@ -201,6 +201,9 @@ pub fn render(st: &AppState) -> String {
         };
         metric(&mut o, &full, kind, help, v);
     }
+    if let Some(d) = &st.dhcp {
+        d.render(&mut o);
+    }
     let data = st.shared.read();
     metric(
         &mut o,

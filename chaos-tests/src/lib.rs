@@ -3,13 +3,19 @@
 //!
 //! [`cluster::Cluster`] starts a cluster on loopback (unprivileged ports, a private temp
 //! dir), kills, restarts and wipes nodes by PID, and removes everything it made when it is
-//! dropped, printing each node's log tail if the test failed. [`wait::until`] is the one
-//! bounded way tests wait for a condition. [`lan::Lan`] builds a LAN of network namespaces
-//! for multi-host tests (boot servers and clients with their own 10.x addresses).
+//! dropped, printing each node's log tail if the test failed. [`netns::Lab`] builds a
+//! network of namespaces (a bridge, veths, private 10.x addresses) and
+//! [`netns_cluster::NetCluster`] runs `bootd` nodes inside it, with real DHCP clients
+//! ([`dhcp_clients`]: dhclient, udhcpc, perfdhcp) in further namespaces. [`wait::until`]
+//! is the one bounded way tests wait for a condition. [`lan::Lan`] (with [`arp`]) is the
+//! smaller LAN the VIP tests use; both harnesses make only namespaces they remove.
 
 pub mod arp;
 pub mod cluster;
+pub mod dhcp_clients;
 pub mod lan;
+pub mod netns;
+pub mod netns_cluster;
 pub mod wait;
 
 /// Where the workspace's binaries are: `RAFTBOOT_BIN_DIR`, else the directory above the

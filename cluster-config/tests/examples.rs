@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
-use cluster_config::{ConfigError, Inventory, NodeConfig, Role, LOCAL_EXAMPLE};
+use cluster_config::{ConfigError, Inventory, NodeConfig, Role, UnknownClients, LOCAL_EXAMPLE};
 
 fn example(name: &str) -> String {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -103,6 +103,29 @@ fn trio_parses() {
         ("10.0.0.10".to_string(), 24)
     );
     assert_eq!(cfg.node(2).unwrap().services.http_port, 80);
+    let d = &cfg.dhcp;
+    assert_eq!(d.unknown_clients, UnknownClients::Pool);
+    assert_eq!((d.pool.as_str(), d.lease_secs), ("default", 3600));
+    assert_eq!(d.domain.as_deref(), Some("boot.example.net"));
+    assert_eq!(d.router.map(|r| r.to_string()).as_deref(), Some("10.0.0.1"));
+    assert_eq!(d.next_server, None);
+    assert_eq!(d.boot_files, cluster_config::BootFiles::default());
+}
+
+#[test]
+fn dhcp_unknown_key_names_line_and_key() {
+    let c = Cluster::new("trio.toml");
+    let text = c
+        .text
+        .replace("lease_secs = 3600", "lease_secs = 3600\nleases = 1");
+    let e = c.parse_with(&text);
+    assert_eq!(
+        (e.line, e.key.as_str()),
+        (line_of(&text, "leases = 1"), "dhcp.leases")
+    );
+    let text = c.text.replace("ipxe = \"boot.ipxe\"", "ipxe = \"\"");
+    let e = c.parse_with(&text);
+    assert_eq!(e.key, "dhcp.boot_files.ipxe");
 }
 
 #[test]
@@ -115,6 +138,8 @@ fn pair_witness_parses() {
         2
     );
     assert_eq!(cfg.raft.vip_hold_ms, 300);
+    assert_eq!(cfg.dhcp.unknown_clients, UnknownClients::Ignore);
+    assert_eq!(cfg.dhcp.lease_secs, 7200);
 }
 
 #[test]

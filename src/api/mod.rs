@@ -39,6 +39,8 @@ pub struct AppState {
     pub vip_stats: Arc<crate::vip::controller::VipStats>,
     /// NFS counters of every NFS instance of this node (node address, VIP).
     pub nfs_counters: Vec<Arc<crate::nfs::NfsCounters>>,
+    /// The DHCP server's counters, when this node runs one.
+    pub dhcp: Option<Arc<crate::dhcp::DhcpStats>>,
 }
 
 /// Proof that the request carried the admin token.

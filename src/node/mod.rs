@@ -1,6 +1,7 @@
-//! A running boot server: opens the sled stores, starts Raft, the peer server and the admin
-//! API, initializes a fresh cluster exactly once ([`bootstrap`]), and shuts everything down
-//! in a fixed order (admin API, peer server, Raft, sled flush) within a deadline.
+//! A running boot server: opens the sled stores, starts Raft, the peer server, the admin
+//! API and (on voters with a DHCP port) the DHCP server, initializes a fresh cluster exactly
+//! once ([`bootstrap`]), and shuts everything down in a fixed order (DHCP, admin API, peer
+//! server, Raft, sled flush) within a deadline.
 
 pub mod bootstrap;
 
@@ -18,6 +19,7 @@ use raftboot_raft::{NodeId, NodeInfo, Raft, SharedState, SledLogStore, SledState
 use tokio_util::sync::CancellationToken;
 
 use crate::api::{self, AppState};
+use crate::dhcp::{leader_gate, DhcpServer, DhcpSettings, DhcpStats, RaftBackend};
 use crate::writer::Writer;
 
 /// How long shutdown may take before the process exits anyway.
@@ -217,6 +219,23 @@ pub async fn run(cfg: NodeConfig, shutdown: CancellationToken) -> anyhow::Result
         }
     }
 
+    // DHCP runs on voters with a DHCP port; its socket is bound here so a busy port
+    // fails the start-up instead of a background task.
+    let dhcp_stop = CancellationToken::new();
+    let dhcp = if me.is_voter() && me.services.dhcp_port != 0 {
+        let settings = DhcpSettings::from_config(&cfg).context("DHCP settings")?;
+        let backend = Arc::new(RaftBackend::new(shared.clone(), writer.clone()));
+        let server = DhcpServer::new(
+            settings,
+            backend,
+            leader_gate(raft.clone()),
+            Arc::new(DhcpStats::default()),
+        );
+        let sock = server.bind().context("starting the DHCP server")?;
+        Some((server, sock))
+    } else {
+        None
+    };
     let state = Arc::new(AppState {
         raft: raft.clone(),
         shared: shared.clone(),
@@ -236,6 +255,7 @@ pub async fn run(cfg: NodeConfig, shutdown: CancellationToken) -> anyhow::Result
         replica_stats,
         vip_stats: vip_stats.clone(),
         nfs_counters: nfs_counters.clone(),
+        dhcp: dhcp.as_ref().map(|(server, _)| server.stats()),
     });
     let stop = admin_stop.clone();
     let admin_task = tokio::spawn(async move {
@@ -243,6 +263,9 @@ pub async fn run(cfg: NodeConfig, shutdown: CancellationToken) -> anyhow::Result
             .with_graceful_shutdown(async move { stop.cancelled().await })
             .await
     });
+
+    let dhcp_task =
+        dhcp.map(|(server, sock)| tokio::spawn(server.serve_on(sock, dhcp_stop.clone())));
 
     let boot_task = tokio::spawn(bootstrap::initialize_once(
         cfg.clone(),
@@ -256,6 +279,10 @@ pub async fn run(cfg: NodeConfig, shutdown: CancellationToken) -> anyhow::Result
     shutdown.cancelled().await;
     tracing::info!("shutting down");
     let ordered = async {
+        dhcp_stop.cancel();
+        if let Some(t) = dhcp_task {
+            let _ = t.await;
+        }
         background_stop.cancel();
         let _ = boot_task.await;
         if let Some(t) = replicator_task {

@@ -1,6 +1,7 @@
 //! [`NodeConfig`]: one node's validated view of the cluster configuration file
 //! — loading, parsing and validating it — plus the public types it is made of.
 
+mod dhcp;
 mod entry;
 mod files;
 mod nodes;
@@ -11,6 +12,7 @@ mod wire;
 
 use std::path::{Path, PathBuf};
 
+pub use dhcp::{BootFiles, Dhcp, UnknownClients};
 pub use entry::{NodeEntry, Role};
 pub use raft::RaftTimings;
 pub use services::Services;
@@ -48,6 +50,8 @@ pub struct NodeConfig {
     pub raft: RaftTimings,
     /// The floating boot address, if configured.
     pub vip: Option<Vip>,
+    /// How the DHCP server answers (the `[dhcp]` table, defaults when absent).
+    pub dhcp: Dhcp,
     /// Every cluster member, sorted by id.
     pub nodes: Vec<NodeEntry>,
 }
@@ -138,6 +142,7 @@ fn build(
         Some(v) => Some(Vip::from_wire(src, v, &nodes)?),
         None => None,
     };
+    let dhcp = Dhcp::from_wire(src, wire.dhcp.as_ref())?;
     let data_dir = files::resolve(src, &wire.data_dir, "data_dir", node_id)?;
     let secret_file = files::resolve(src, &wire.secret_file, "secret_file", node_id)?;
     let admin_token_file =
@@ -155,9 +160,13 @@ fn build(
         admin_token_file,
         raft,
         vip,
+        dhcp,
         nodes,
     })
 }
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod dhcp_tests;

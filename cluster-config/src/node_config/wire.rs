@@ -21,6 +21,8 @@ pub(crate) struct WireConfig {
     #[serde(default)]
     pub vip: Option<Spanned<WireVip>>,
     #[serde(default)]
+    pub dhcp: Option<WireDhcp>,
+    #[serde(default)]
     pub nodes: Vec<Spanned<WireNode>>,
 }
 
@@ -71,4 +73,34 @@ pub(crate) struct WireServices {
     pub nfs_port: Option<Spanned<u16>>,
     pub mount_port: Option<Spanned<u16>>,
     pub portmap_port: Option<Spanned<u16>>,
+}
+
+/// `[dhcp]`: every key optional. (Not `Spanned`: toml cannot span a table that only
+/// exists through a dotted header such as `[dhcp.boot_files]`.)
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct WireDhcp {
+    pub unknown_clients: Option<Spanned<String>>,
+    pub pool: Option<Spanned<String>>,
+    pub lease_secs: Option<Spanned<u32>>,
+    pub domain: Option<Spanned<String>>,
+    pub dns: Option<Spanned<Vec<String>>>,
+    pub router: Option<Spanned<String>>,
+    pub next_server: Option<Spanned<String>>,
+    pub interface: Option<Spanned<String>>,
+    pub registration_group: Option<Spanned<String>>,
+    pub boot_files: Option<WireBootFiles>,
+}
+
+/// `[dhcp.boot_files]`: the boot file per client kind; every key optional.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct WireBootFiles {
+    pub bios: Option<Spanned<String>>,
+    pub uefi_x86_64: Option<Spanned<String>>,
+    pub uefi_ia32: Option<Spanned<String>>,
+    pub uefi_arm64: Option<Spanned<String>>,
+    pub http_x86_64: Option<Spanned<String>>,
+    pub http_arm64: Option<Spanned<String>>,
+    pub ipxe: Option<Spanned<String>>,
 }

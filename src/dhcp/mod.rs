@@ -1,0 +1,45 @@
+//! The DHCP server (DHCPv4 on dhcproto): it owns everything between a UDP datagram on
+//! port 67 and the lease table in Raft.
+//!
+//! Flow: [`server`] (the thin socket loop) -> [`handler`] (one datagram: decode, answer
+//! gate, view, policy, commit, encode, address) -> [`request`] (strict decoding with
+//! [`raw_options`] in front of dhcproto) -> [`policy`] (pure decisions over a
+//! [`view::ClientView`] of the replicated state, with [`boot`] choosing PXE boot files)
+//! -> a lease commit through [`backend::LeaseBackend`] (the Raft [`crate::writer::Writer`])
+//! *before* the reply -> [`reply`] (encoding) and [`addressing`] (RFC 2131 4.1: relay,
+//! unicast or broadcast). [`settings`] resolves the node configuration; [`stats`] holds the
+//! counters `/metrics` renders.
+//!
+//! Only the node the [`handler::AnswerGate`] names answers (the Raft leader that has
+//! applied its own term's first entry; the VIP holder once the VIP controller exists);
+//! the others decode, count, and drop.
+//!
+//! Wiring: `DhcpServer::new(DhcpSettings::from_config(&cfg)?, Arc::new(RaftBackend::new(
+//! shared, writer)), leader_gate(raft), stats).serve(cancel)`.
+
+pub mod addressing;
+pub mod backend;
+pub mod boot;
+pub mod client;
+pub mod error;
+pub mod handler;
+pub mod policy;
+pub mod raw_options;
+pub mod reply;
+pub mod request;
+pub mod server;
+pub mod settings;
+pub mod stats;
+pub mod view;
+
+pub use backend::{LeaseBackend, MemoryBackend, RaftBackend};
+pub use error::{DhcpError, ParseError};
+pub use handler::{AnswerGate, Handler, Outbound};
+pub use reply::{Reply, ReplyKind};
+pub use request::DhcpRequest;
+pub use server::{leader_gate, DhcpServer};
+pub use settings::DhcpSettings;
+pub use stats::DhcpStats;
+
+#[cfg(test)]
+mod tests;
