@@ -8,6 +8,7 @@
 //! [`cas`] stores image blobs and manifests; [`images`] replicates them between nodes.
 
 pub mod api;
+pub mod bootcfg;
 pub mod cas;
 pub mod ctl;
 pub mod images;

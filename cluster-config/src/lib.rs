@@ -21,7 +21,9 @@ mod source;
 pub use error::ConfigError;
 pub use inventory::{HostSpec, Inventory};
 pub use mac::{format_mac, parse_mac};
-pub use node_config::{NodeConfig, NodeEntry, RaftTimings, Role, Services, Vip};
+pub use node_config::{
+    NodeConfig, NodeEntry, RaftTimings, Role, Services, TftpSettings, Vip, DEFAULT_LOADER_IMAGE,
+};
 
 /// The three-node, single-machine configuration used by `bootd local`.
 ///

@@ -6,6 +6,7 @@ mod files;
 mod nodes;
 mod raft;
 mod services;
+mod tftp;
 mod vip;
 mod wire;
 
@@ -14,6 +15,7 @@ use std::path::{Path, PathBuf};
 pub use entry::{NodeEntry, Role};
 pub use raft::RaftTimings;
 pub use services::Services;
+pub use tftp::{TftpSettings, DEFAULT_LOADER_IMAGE};
 pub use vip::Vip;
 
 use crate::source::Source;
@@ -48,6 +50,8 @@ pub struct NodeConfig {
     pub raft: RaftTimings,
     /// The floating boot address, if configured.
     pub vip: Option<Vip>,
+    /// Boot-file service settings (`[tftp]`).
+    pub tftp: TftpSettings,
     /// Every cluster member, sorted by id.
     pub nodes: Vec<NodeEntry>,
 }
@@ -138,6 +142,7 @@ fn build(
         Some(v) => Some(Vip::from_wire(src, v, &nodes)?),
         None => None,
     };
+    let tftp = TftpSettings::from_wire(src, wire.tftp.as_ref())?;
     let data_dir = files::resolve(src, &wire.data_dir, "data_dir", node_id)?;
     let secret_file = files::resolve(src, &wire.secret_file, "secret_file", node_id)?;
     let admin_token_file =
@@ -155,6 +160,7 @@ fn build(
         admin_token_file,
         raft,
         vip,
+        tftp,
         nodes,
     })
 }
