@@ -5,14 +5,19 @@
 //! submits commands to the leader (forwarding over the peer network when this node is not
 //! the leader); [`api`] is the admin HTTP API; [`metrics`] renders Prometheus text;
 //! [`ctl`] is bootctl's client side; [`local`] runs the three-node loopback demo cluster;
-//! [`cas`] stores image blobs and manifests; [`images`] replicates them between nodes.
+//! [`cas`] stores image blobs and manifests; [`images`] replicates them between nodes;
+//! [`bootcfg`] is the boot-file namespace and generated boot configs (pure),
+//! [`bootfiles`] serves it from the store, [`tftp`] and [`httpboot`] over the wire.
 
 pub mod api;
 pub mod bootcfg;
+pub mod bootfiles;
 pub mod cas;
 pub mod ctl;
+pub mod httpboot;
 pub mod images;
 pub mod local;
 pub mod metrics;
 pub mod node;
+pub mod tftp;
 pub mod writer;

@@ -54,6 +54,13 @@ impl SharedState {
     pub fn read(&self) -> RwLockReadGuard<'_, SmData> {
         self.inner.read().unwrap_or_else(|e| e.into_inner())
     }
+    /// A handle on a fixed `state` (tests and tools; a node gets its handle from
+    /// [`SledStateMachine::shared`]).
+    pub fn from_state(state: State) -> SharedState {
+        let s = SharedState::default();
+        s.write().state = state;
+        s
+    }
     fn write(&self) -> RwLockWriteGuard<'_, SmData> {
         self.inner.write().unwrap_or_else(|e| e.into_inner())
     }
