@@ -1,7 +1,9 @@
-//! A running boot server: opens the sled stores, starts Raft, the peer server and the admin
-//! API, initializes a fresh cluster exactly once ([`bootstrap`]), and shuts everything down
-//! in a fixed order (admin API, peer server, Raft, sled flush) within a deadline.
+//! A running boot server: opens the sled stores, starts Raft, the peer server, the admin
+//! API and the boot-file services ([`boot_services`]: TFTP, HTTP boot), initializes a fresh
+//! cluster exactly once ([`bootstrap`]), and shuts everything down in a fixed order
+//! (boot-file services and admin API, peer server, Raft, sled flush) within a deadline.
 
+pub mod boot_services;
 pub mod bootstrap;
 
 use std::net::SocketAddr;
@@ -108,6 +110,7 @@ pub async fn run(cfg: NodeConfig, shutdown: CancellationToken) -> anyhow::Result
     let admin_stop = CancellationToken::new();
     let peer_stop = CancellationToken::new();
     let background_stop = CancellationToken::new();
+    let boot_stop = CancellationToken::new();
 
     // Boot servers keep a content-addressed store; a witness serves nothing.
     let store = if me.role == Role::Witness {
@@ -130,6 +133,18 @@ pub async fn run(cfg: NodeConfig, shutdown: CancellationToken) -> anyhow::Result
     });
     let peer_task = tokio::spawn(server.serve(peer_listener, peer_stop.clone()));
 
+    let boot_services = match &store {
+        Some(store) => Some(
+            boot_services::BootServices::start(
+                &cfg,
+                shared.clone(),
+                store.clone(),
+                boot_stop.clone(),
+            )
+            .await?,
+        ),
+        None => None,
+    };
     let writer = Arc::new(Writer::new(raft.clone(), auth.clone()));
     let replica_stats = Arc::new(crate::images::replicator::ReplicaStats::default());
     let replicator_task = store.clone().map(|store| {
@@ -187,7 +202,11 @@ pub async fn run(cfg: NodeConfig, shutdown: CancellationToken) -> anyhow::Result
         if let Some(t) = replicator_task {
             let _ = t.await;
         }
+        boot_stop.cancel();
         admin_stop.cancel();
+        if let Some(b) = boot_services {
+            b.join().await;
+        }
         let _ = admin_task.await;
         peer_stop.cancel();
         let _ = peer_task.await;
