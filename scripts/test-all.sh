@@ -10,8 +10,9 @@ export CARGO_TERM_COLOR=never
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
 export RAFTBOOT_BIN_DIR="$CARGO_TARGET_DIR/debug"
 
-# Debian packages the suites use (real clients and peers arrive with later suites).
-APT_PACKAGES=(iproute2)
+# Debian packages the suites use: real clients (TFTP: tftp-hpa, curl, atftp; PXE loaders
+# served in the boot-file tests: pxelinux, syslinux-common).
+APT_PACKAGES=(iproute2 tftp-hpa curl atftp pxelinux syslinux-common)
 need=()
 for p in "${APT_PACKAGES[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || need+=("$p")
