@@ -44,10 +44,13 @@ fn free_udp_port() -> anyhow::Result<u16> {
     Ok(UdpSocket::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
-/// `/usr/sbin/<bin>`, else unpack `pkg` into `dir` and use the copy there.
+/// `/usr/sbin/<bin>`, else unpack `pkg` into `dir/<pkg>` and use the copy there (each
+/// package in its own tree: atftpd also ships an `in.tftpd` link to itself).
 fn peer_binary(bin: &str, pkg: &str, dir: &Path) -> anyhow::Result<PathBuf> {
     let installed = Path::new("/usr/sbin").join(bin);
-    if installed.exists() {
+    // A link to another server (atftpd's `in.tftpd`) does not count.
+    let real = std::fs::canonicalize(&installed).ok();
+    if real.is_some_and(|r| r.file_name() == Some(std::ffi::OsStr::new(bin))) {
         return Ok(installed);
     }
     let st = Command::new("apt-get")
@@ -70,14 +73,14 @@ fn peer_binary(bin: &str, pkg: &str, dir: &Path) -> anyhow::Result<PathBuf> {
             let st = Command::new("dpkg-deb")
                 .arg("-x")
                 .arg(&p)
-                .arg(dir.join("root"))
+                .arg(dir.join(pkg))
                 .status()?;
             if !st.success() {
                 bail!("dpkg-deb -x {} failed", p.display());
             }
         }
     }
-    let unpacked = dir.join("root/usr/sbin").join(bin);
+    let unpacked = dir.join(pkg).join("usr/sbin").join(bin);
     if !unpacked.exists() {
         bail!("{bin} not found in package {pkg}");
     }
@@ -195,17 +198,10 @@ fn main() -> anyhow::Result<()> {
     let hpa_port = free_udp_port()?;
     let hpa = Peer(
         pinned(&hpa_bin)
-            .args([
-                "--foreground",
-                "--listen",
-                "--user",
-                "nobody",
-                "--secure",
-                "--address",
-            ])
+            .args(["--foreground", "--listen", "--user", "nobody", "--secure"])
+            .arg("--address")
             .arg(format!("127.0.0.1:{hpa_port}"))
             .arg(&root)
-            .stderr(Stdio::null())
             .spawn()
             .context("starting in.tftpd")?,
     );
