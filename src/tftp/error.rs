@@ -17,6 +17,9 @@ pub enum TftpError {
     /// async-tftp failed (socket error while serving, or at set-up).
     #[error("TFTP server: {0}")]
     Server(#[from] async_tftp::Error),
+    /// The server thread could not be started.
+    #[error("starting the TFTP thread: {0}")]
+    Thread(#[source] std::io::Error),
     /// Not called from inside a tokio runtime.
     #[error("the TFTP service must run inside a tokio runtime")]
     NoRuntime,

@@ -95,7 +95,7 @@ impl TftpService {
         let handler = RoHandler {
             files: self.files,
             stats: self.stats,
-            rt,
+            rt: rt.clone(),
         };
         let o = self.options;
         let mut b = TftpServerBuilder::with_handler(handler)
@@ -110,12 +110,27 @@ impl TftpService {
         }
         let server = b.build().await?;
         tracing::info!(addr = ?local, "TFTP service started");
-        tokio::select! {
-            r = server.serve() => r.map_err(TftpError::from),
-            () = cancel.cancelled() => {
-                tracing::info!("TFTP service stopped");
-                Ok(())
-            }
-        }
+        // async-tftp's sockets are async-io sources: driving them from a thread of their
+        // own with `async_io::block_on` lets that thread poll the reactor itself, instead
+        // of a hand-off from async-io's reactor thread to a tokio worker for every ACK.
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let stop = cancel.clone();
+        std::thread::Builder::new()
+            .name("raftboot-tftp".into())
+            .spawn(move || {
+                // The handler hands blocking work to this runtime's pool.
+                let _runtime = rt.enter();
+                let serve = std::pin::pin!(server.serve());
+                let stopped = std::pin::pin!(stop.cancelled());
+                let r = async_io::block_on(futures::future::select(serve, stopped));
+                let _ = tx.send(match r {
+                    futures::future::Either::Left((r, _)) => r.map_err(TftpError::from),
+                    futures::future::Either::Right(((), _)) => Ok(()),
+                });
+            })
+            .map_err(TftpError::Thread)?;
+        let r = rx.await.unwrap_or(Ok(()));
+        tracing::info!("TFTP service stopped");
+        r
     }
 }
