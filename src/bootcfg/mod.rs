@@ -28,6 +28,7 @@ mod ipxe;
 mod path;
 mod plan;
 mod pxelinux;
+mod resolution;
 mod resolver;
 mod route;
 
@@ -41,6 +42,7 @@ pub use ipxe::{ipxe_chain_script, ipxe_host_script, IPXE_RETRIES, IPXE_RETRY_SLE
 pub use path::{BootPath, MAX_COMPONENT_LEN, MAX_PATH_LEN};
 pub use plan::{find_initrd, find_kernel, BootPlan, PlannedImage, DEFAULT_GROUP};
 pub use pxelinux::pxelinux_config;
+pub use resolution::{Resolution, Stage, Target};
 pub(crate) use resolver::host_by_ip;
-pub use resolver::{resolve, ManifestSource, Resolution, Stage, Target};
+pub use resolver::{resolve, ManifestSource};
 pub use route::Route;

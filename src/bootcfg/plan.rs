@@ -46,6 +46,9 @@ pub struct BootPlan {
     /// Extra kernel arguments: the host's if set, else the group's (control characters
     /// replaced by spaces).
     pub kernel_args: String,
+    /// The boot file (the loader DHCP names, e.g. `pxelinux.0`, `ipxe.efi`) overriding the
+    /// architecture default: the host's if set, else the group's, else `None`.
+    pub boot_file: Option<String>,
 }
 
 impl BootPlan {
@@ -55,6 +58,9 @@ impl BootPlan {
         plan.host_name = Some(host.name.clone());
         if let Some(args) = &host.kernel_args {
             plan.kernel_args = clean_args(args);
+        }
+        if host.boot_file.is_some() {
+            plan.boot_file.clone_from(&host.boot_file);
         }
         plan
     }
@@ -74,6 +80,7 @@ impl BootPlan {
             image: None,
             problem: None,
             kernel_args: g.map(|g| clean_args(&g.kernel_args)).unwrap_or_default(),
+            boot_file: g.and_then(|g| g.boot_file.clone()),
         };
         if !is_safe_name(group) {
             plan.problem = Some(format!(

@@ -1,13 +1,14 @@
 //! [`resolve`]: a request path to a [`Resolution`] — a blob of an image (the loader image
-//! or an image file) or a generated config — plus the boot [`Stage`] it belongs to.
+//! or an image file) or a generated config — plus the boot [`Stage`] it belongs to, and
+//! [`ManifestSource`], where the manifests it reads come from.
 
 use std::net::Ipv4Addr;
 use std::sync::Arc;
 
 use raftboot_raft::state::{Host, Image};
-use raftboot_raft::{Mac, State};
+use raftboot_raft::State;
 
-use crate::cas::{Digest, EntryKind, Manifest};
+use crate::cas::{EntryKind, Manifest};
 
 use super::context::{BootContext, Transport};
 use super::error::ResolveError;
@@ -16,75 +17,13 @@ use super::ipxe::{ipxe_chain_script, ipxe_host_script};
 use super::path::BootPath;
 use super::plan::{find_initrd, find_kernel, BootPlan, DEFAULT_GROUP};
 use super::pxelinux::pxelinux_config;
+use super::resolution::{Resolution, Stage, Target};
 use super::route::Route;
 
 /// Where manifests come from (the node's verified store and cache; a map in tests).
 pub trait ManifestSource {
     /// The manifest of `image`, or why it cannot be had on this node.
     fn manifest(&self, image: &Image) -> Result<Arc<Manifest>, String>;
-}
-
-/// The step of a network boot a file belongs to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Stage {
-    /// A boot loader file (`pxelinux.0`, `ldlinux.c32`, `*.efi`, ...).
-    Loader,
-    /// A generated config or script.
-    Config,
-    /// The kernel of an image.
-    Kernel,
-    /// The initrd of an image.
-    Initrd,
-    /// Any other image file.
-    Other,
-}
-
-impl Stage {
-    /// Lower-case name, for logs and metrics.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Stage::Loader => "loader",
-            Stage::Config => "config",
-            Stage::Kernel => "kernel",
-            Stage::Initrd => "initrd",
-            Stage::Other => "other",
-        }
-    }
-}
-
-/// What to send.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Target {
-    /// A stored blob (to be read verified).
-    Blob {
-        /// Its digest (also the HTTP ETag).
-        digest: Digest,
-        /// Its length.
-        size: u64,
-    },
-    /// Generated text.
-    Generated(String),
-}
-
-/// The answer to a request.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Resolution {
-    /// What to send.
-    pub target: Target,
-    /// Which boot step it is.
-    pub stage: Stage,
-    /// The machine the path names (per-host configs), if any.
-    pub mac: Option<Mac>,
-}
-
-impl Resolution {
-    fn generated(text: String, mac: Option<Mac>) -> Resolution {
-        Resolution {
-            target: Target::Generated(text),
-            stage: Stage::Config,
-            mac,
-        }
-    }
 }
 
 /// Resolve `raw` (as received) requested over `transport`.

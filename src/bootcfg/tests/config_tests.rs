@@ -191,3 +191,14 @@ fn context_from_config_prefers_vip_then_lan_then_bind() {
     assert_eq!((ctx.tftp_port, ctx.http_port), (6902, 8002));
     assert_eq!(ctx.loader_image, "bootloaders");
 }
+
+#[test]
+fn boot_file_override_host_then_group() {
+    let (_, mut s, m) = fixture();
+    let plan = |s: &State| BootPlan::for_host(s, &m, &s.hosts[&WEB1]).boot_file;
+    assert_eq!(plan(&s), None);
+    s.groups.get_mut("web").unwrap().boot_file = Some("ipxe.efi".into());
+    assert_eq!(plan(&s).as_deref(), Some("ipxe.efi"));
+    s.hosts.get_mut(&WEB1).unwrap().boot_file = Some("pxelinux.0".into());
+    assert_eq!(plan(&s).as_deref(), Some("pxelinux.0"));
+}
