@@ -11,15 +11,16 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
 export RAFTBOOT_BIN_DIR="$CARGO_TARGET_DIR/debug"
 
 # Debian packages the suites use: real clients (TFTP: tftp-hpa, curl, atftp; PXE loaders
-# served in the boot-file tests: pxelinux, syslinux-common).
-APT_PACKAGES=(iproute2 tftp-hpa curl atftp pxelinux syslinux-common)
+# served in the boot-file tests: pxelinux, syslinux-common; a real PXE firmware: QEMU with
+# its iPXE ROMs).
+APT_PACKAGES=(iproute2 tftp-hpa curl atftp pxelinux syslinux-common qemu-system-x86 ipxe-qemu)
 need=()
 for p in "${APT_PACKAGES[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || need+=("$p")
 done
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}"
   else
     echo "missing Debian packages (run as root to install): ${need[*]}" >&2
     exit 1

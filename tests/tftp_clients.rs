@@ -86,12 +86,12 @@ fn tftp_hpa_fetches_loaders_kernel_and_config() {
     );
     let cfg = std::fs::read_to_string(&out).unwrap_or_default();
     assert!(
-        cfg.contains("KERNEL /images/deb/vmlinuz\n"),
+        cfg.contains("KERNEL images/deb/vmlinuz\n"),
         "{cfg}\n{}",
         text(&o)
     );
     assert!(cfg.contains(
-        "APPEND initrd=/images/deb/initrd.img boot=nfs root=/dev/nfs \
+        "APPEND initrd=images/deb/initrd.img boot=nfs root=/dev/nfs \
          nfsroot=127.0.0.1:/groups/web ip=dhcp ro console=ttyS0\n"
     ));
     assert!(cfg.contains("IPAPPEND 2"));

@@ -5,8 +5,9 @@ use std::fmt::Write;
 use super::context::BootContext;
 use super::plan::BootPlan;
 
-/// A PXELINUX config booting `plan` at once (no prompt). Kernel and initrd are absolute
-/// paths in the boot namespace (`/images/<image>/<path>`), `IPAPPEND 2` adds `BOOTIF=`.
+/// A PXELINUX config booting `plan` at once (no prompt). Kernel and initrd are paths
+/// relative to pxelinux's path prefix (`images/<image>/<path>`: the directory pxelinux.0
+/// came from, which may be a `tftp://server:port/` URL), `IPAPPEND 2` adds `BOOTIF=`.
 /// Without a bootable image the config says why and falls through to the next boot
 /// device (`LOCALBOOT 0`).
 pub fn pxelinux_config(ctx: &BootContext, plan: &BootPlan) -> String {
@@ -16,11 +17,11 @@ pub fn pxelinux_config(ctx: &BootContext, plan: &BootPlan) -> String {
         Some(img) => {
             let _ = writeln!(o, "DEFAULT raftboot\nPROMPT 0\nTIMEOUT 0");
             let _ = writeln!(o, "LABEL raftboot");
-            let _ = writeln!(o, "  KERNEL /images/{}/{}", img.name, img.kernel);
+            let _ = writeln!(o, "  KERNEL images/{}/{}", img.name, img.kernel);
             let initrd = img
                 .initrd
                 .as_ref()
-                .map(|i| format!("initrd=/images/{}/{i} ", img.name))
+                .map(|i| format!("initrd=images/{}/{i} ", img.name))
                 .unwrap_or_default();
             let _ = writeln!(o, "  APPEND {initrd}{}", plan.cmdline(ctx));
             let _ = writeln!(o, "  IPAPPEND 2");

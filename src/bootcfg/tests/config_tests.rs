@@ -6,10 +6,10 @@ use super::*;
 fn pxelinux_host_config_boots_active_image_with_nfs_root() {
     let t = text("/pxelinux.cfg/01-52-54-00-12-34-56", Transport::Tftp);
     assert!(t.contains("DEFAULT raftboot\n"), "{t}");
-    assert!(t.contains("  KERNEL /images/deb/vmlinuz\n"), "{t}");
+    assert!(t.contains("  KERNEL images/deb/vmlinuz\n"), "{t}");
     assert!(
         t.contains(
-            "  APPEND initrd=/images/deb/initrd.img boot=nfs root=/dev/nfs \
+            "  APPEND initrd=images/deb/initrd.img boot=nfs root=/dev/nfs \
              nfsroot=10.0.0.10:/groups/web ip=dhcp ro console=ttyS0\n"
         ),
         "{t}"
@@ -55,7 +55,7 @@ fn pxelinux_by_fixed_ip_and_by_lease_but_never_by_prefix() {
 #[test]
 fn default_config_and_no_image_config() {
     let t = text("pxelinux.cfg/default", Transport::Tftp);
-    assert!(t.contains("KERNEL /images/deb/vmlinuz"));
+    assert!(t.contains("KERNEL images/deb/vmlinuz"));
     assert!(t.contains("nfsroot=10.0.0.10:/groups/default "));
     let (ctx, mut s, m) = fixture();
     s.groups.remove("default");
