@@ -75,6 +75,12 @@ fn debian_or(path: &str, fallback: Vec<u8>) -> Vec<u8> {
 
 impl Server {
     pub fn start() -> Server {
+        Server::start_for(IpAddr::V4(Ipv4Addr::LOCALHOST))
+    }
+
+    /// Like [`start`](Self::start), with generated configs naming `server` as the boot
+    /// server (e.g. 10.0.2.2, the host as a QEMU user-mode guest sees it).
+    pub fn start_for(server: IpAddr) -> Server {
         let dir = tempfile::tempdir().unwrap();
         let store = Arc::new(BlobStore::open(&dir.path().join("cas")).unwrap());
 
@@ -133,7 +139,7 @@ impl Server {
         tcp.set_nonblocking(true).unwrap();
         let http = tcp.local_addr().unwrap();
         let ctx = BootContext {
-            server: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            server,
             tftp_port: tftp.port(),
             http_port: http.port(),
             loader_image: "bootloaders".into(),
