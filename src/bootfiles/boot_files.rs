@@ -50,7 +50,7 @@ impl BootFiles {
     /// Resolve `raw` for `client` (blocking: may load manifests). The state's read lock is
     /// held only while no I/O runs: manifests missing from the cache are loaded after it
     /// is released and the path is resolved again. A blob that is not on this node is
-    /// [`ResolveError::Unavailable`]. Successful resolutions are recorded in the tracker.
+    /// [`ResolveError::Unavailable`]; a blob's size is its stored length. Successful resolutions are recorded in the tracker.
     pub fn resolve(
         &self,
         raw: &str,
@@ -84,13 +84,18 @@ impl BootFiles {
                 }
                 continue;
             }
-            let res = result?;
-            if let Target::Blob { digest, .. } = &res.target {
-                if !self.store.contains(digest) {
-                    return Err(ResolveError::Unavailable {
-                        image: raw.to_string(),
-                        reason: format!("blob {digest} is not on this node yet"),
-                    });
+            let mut res = result?;
+            if let Target::Blob { digest, size } = &mut res.target {
+                // The stored length is what will be read (and what tsize / Content-Length
+                // must say); a missing blob is still being replicated (or was quarantined).
+                match self.store.len_of(digest) {
+                    Ok(len) => *size = len,
+                    Err(_) => {
+                        return Err(ResolveError::Unavailable {
+                            image: raw.to_string(),
+                            reason: format!("blob {digest} is not on this node yet"),
+                        })
+                    }
                 }
             }
             let key = key.map_or(BootKey::Ip(client), BootKey::Mac);
