@@ -12,15 +12,18 @@ export RAFTBOOT_BIN_DIR="$CARGO_TARGET_DIR/debug"
 
 # Debian packages the suites use: iproute2 and util-linux (namespaces, nsenter), busybox
 # (demo image), libnfs-utils (NFS client), debootstrap (minbase image), real DHCP clients
-# (isc-dhcp-client: dhclient; udhcpc; kea-admin: ISC perfdhcp).
-APT_PACKAGES=(iproute2 util-linux busybox libnfs-utils debootstrap isc-dhcp-client udhcpc kea-admin)
+# (isc-dhcp-client: dhclient; udhcpc; kea-admin: ISC perfdhcp), real TFTP clients
+# (tftp-hpa, curl, atftp), PXE loaders (pxelinux, syslinux-common) and a real PXE firmware
+# (QEMU with its iPXE ROMs).
+APT_PACKAGES=(iproute2 util-linux busybox libnfs-utils debootstrap isc-dhcp-client udhcpc kea-admin
+  tftp-hpa curl atftp pxelinux syslinux-common qemu-system-x86 ipxe-qemu)
 need=()
 for p in "${APT_PACKAGES[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || need+=("$p")
 done
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}"
   else
     echo "missing Debian packages (run as root to install): ${need[*]}" >&2
     exit 1

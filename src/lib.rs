@@ -8,16 +8,22 @@
 //! [`cas`] stores image blobs and manifests; [`images`] replicates them between nodes;
 //! [`nfs`] serves them read-only over NFSv3.
 //! [`dhcp`] is the DHCP server (leases committed through Raft before they are acknowledged).
+//! [`bootcfg`] is the boot-file namespace and generated boot configs (pure),
+//! [`bootfiles`] serves it from the store, [`tftp`] and [`httpboot`] over the wire.
 
 pub mod api;
+pub mod bootcfg;
+pub mod bootfiles;
 pub mod cas;
 pub mod ctl;
 pub mod demo_image;
 pub mod dhcp;
+pub mod httpboot;
 pub mod images;
 pub mod local;
 pub mod metrics;
 pub mod nfs;
 pub mod node;
+pub mod tftp;
 pub mod vip;
 pub mod writer;

@@ -22,7 +22,8 @@ pub use error::ConfigError;
 pub use inventory::{HostSpec, Inventory};
 pub use mac::{format_mac, parse_mac};
 pub use node_config::{
-    BootFiles, Dhcp, NodeConfig, NodeEntry, RaftTimings, Role, Services, UnknownClients, Vip,
+    BootFiles, Dhcp, NodeConfig, NodeEntry, RaftTimings, Role, Services, TftpSettings,
+    UnknownClients, Vip, DEFAULT_LOADER_IMAGE,
 };
 
 /// The three-node, single-machine configuration used by `bootd local`.

@@ -76,6 +76,7 @@ fn local_resolves_per_node() {
         assert_eq!(cfg.raft.heartbeat_ms, 50);
         assert_eq!(cfg.raft.vip_hold_ms, 180);
         assert!(cfg.vip.is_none());
+        assert_eq!(cfg.tftp.loader_image, "bootloaders");
     }
     assert_eq!(c.parse(None).unwrap().node_id, 1);
 }
@@ -103,6 +104,7 @@ fn trio_parses() {
         ("10.0.0.10".to_string(), 24)
     );
     assert_eq!(cfg.node(2).unwrap().services.http_port, 80);
+    assert_eq!(cfg.tftp.loader_image, "pxe-loaders");
     let d = &cfg.dhcp;
     assert_eq!(d.unknown_clients, UnknownClients::Pool);
     assert_eq!((d.pool.as_str(), d.lease_secs), ("default", 3600));
@@ -138,6 +140,7 @@ fn pair_witness_parses() {
         2
     );
     assert_eq!(cfg.raft.vip_hold_ms, 300);
+    assert_eq!(cfg.tftp, cluster_config::TftpSettings::default());
     assert_eq!(cfg.dhcp.unknown_clients, UnknownClients::Ignore);
     assert_eq!(cfg.dhcp.lease_secs, 7200);
 }

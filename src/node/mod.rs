@@ -1,8 +1,11 @@
 //! A running boot server: opens the sled stores, starts Raft, the peer server, the admin
-//! API and (on voters with a DHCP port) the DHCP server, initializes a fresh cluster exactly
-//! once ([`bootstrap`]), and shuts everything down in a fixed order (DHCP, admin API, peer
-//! server, Raft, sled flush) within a deadline.
+//! API, the boot services (DHCP on voters with a DHCP port; TFTP and HTTP boot via
+//! [`boot_services`]; NFS on the node address and the VIP) and the VIP controller,
+//! initializes a fresh cluster exactly once ([`bootstrap`]), and shuts everything down in a
+//! fixed order (DHCP, boot-file services and admin API, VIP, NFS, peer server, Raft, sled
+//! flush) within a deadline.
 
+pub mod boot_services;
 pub mod bootstrap;
 
 use std::net::SocketAddr;
@@ -110,6 +113,7 @@ pub async fn run(cfg: NodeConfig, shutdown: CancellationToken) -> anyhow::Result
     let admin_stop = CancellationToken::new();
     let peer_stop = CancellationToken::new();
     let background_stop = CancellationToken::new();
+    let boot_stop = CancellationToken::new();
 
     // Boot servers keep a content-addressed store; a witness serves nothing.
     let store = if me.role == Role::Witness {
@@ -132,6 +136,18 @@ pub async fn run(cfg: NodeConfig, shutdown: CancellationToken) -> anyhow::Result
     });
     let peer_task = tokio::spawn(server.serve(peer_listener, peer_stop.clone()));
 
+    let boot_services = match &store {
+        Some(store) => Some(
+            boot_services::BootServices::start(
+                &cfg,
+                shared.clone(),
+                store.clone(),
+                boot_stop.clone(),
+            )
+            .await?,
+        ),
+        None => None,
+    };
     let writer = Arc::new(Writer::new(raft.clone(), auth.clone()));
     let replica_stats = Arc::new(crate::images::replicator::ReplicaStats::default());
     let vip_stats = Arc::new(crate::vip::controller::VipStats::default());
@@ -288,6 +304,7 @@ pub async fn run(cfg: NodeConfig, shutdown: CancellationToken) -> anyhow::Result
         if let Some(t) = replicator_task {
             let _ = t.await;
         }
+        boot_stop.cancel();
         // The VIP is released before the services stop answering.
         if let Some(t) = vip_task {
             let _ = t.await;
@@ -300,6 +317,9 @@ pub async fn run(cfg: NodeConfig, shutdown: CancellationToken) -> anyhow::Result
             rt.shutdown_background();
         }
         admin_stop.cancel();
+        if let Some(b) = boot_services {
+            b.join().await;
+        }
         let _ = admin_task.await;
         peer_stop.cancel();
         let _ = peer_task.await;

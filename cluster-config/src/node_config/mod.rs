@@ -7,6 +7,7 @@ mod files;
 mod nodes;
 mod raft;
 mod services;
+mod tftp;
 mod vip;
 mod wire;
 
@@ -16,6 +17,7 @@ pub use dhcp::{BootFiles, Dhcp, UnknownClients};
 pub use entry::{NodeEntry, Role};
 pub use raft::RaftTimings;
 pub use services::Services;
+pub use tftp::{TftpSettings, DEFAULT_LOADER_IMAGE};
 pub use vip::Vip;
 
 use crate::source::Source;
@@ -52,6 +54,8 @@ pub struct NodeConfig {
     pub vip: Option<Vip>,
     /// How the DHCP server answers (the `[dhcp]` table, defaults when absent).
     pub dhcp: Dhcp,
+    /// Boot-file service settings (`[tftp]`).
+    pub tftp: TftpSettings,
     /// Every cluster member, sorted by id.
     pub nodes: Vec<NodeEntry>,
 }
@@ -143,6 +147,7 @@ fn build(
         None => None,
     };
     let dhcp = Dhcp::from_wire(src, wire.dhcp.as_ref())?;
+    let tftp = TftpSettings::from_wire(src, wire.tftp.as_ref())?;
     let data_dir = files::resolve(src, &wire.data_dir, "data_dir", node_id)?;
     let secret_file = files::resolve(src, &wire.secret_file, "secret_file", node_id)?;
     let admin_token_file =
@@ -161,6 +166,7 @@ fn build(
         raft,
         vip,
         dhcp,
+        tftp,
         nodes,
     })
 }

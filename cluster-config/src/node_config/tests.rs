@@ -345,3 +345,33 @@ fn toml_errors_locate_key() {
         .unwrap_err();
     assert_eq!(e.key, "cluster_name");
 }
+
+#[test]
+fn tftp_table_defaults_and_overrides() {
+    let d = Dir::new();
+    let c = d.parse(&three(), None).unwrap();
+    assert_eq!(c.tftp.loader_image, DEFAULT_LOADER_IMAGE);
+    let text = format!("{HEAD}[tftp]\n{}", node(1, "voter", 11));
+    assert_eq!(d.parse(&text, None).unwrap().tftp, TftpSettings::default());
+    let text = format!(
+        "{HEAD}[tftp]\nloader_image = \" loaders-2 \"\n{}",
+        node(1, "voter", 11)
+    );
+    assert_eq!(d.parse(&text, None).unwrap().tftp.loader_image, "loaders-2");
+}
+
+#[test]
+fn tftp_table_rejects_bad_values_and_unknown_keys() {
+    let d = Dir::new();
+    for bad in ["\"\"", "\"a/b\""] {
+        let text = format!(
+            "{HEAD}[tftp]\nloader_image = {bad}\n{}",
+            node(1, "voter", 11)
+        );
+        let e = d.parse(&text, None).unwrap_err();
+        assert_eq!((e.line, e.key.as_str()), (7, "tftp.loader_image"), "{e}");
+    }
+    let text = format!("{HEAD}[tftp]\nroot = \"/srv\"\n{}", node(1, "voter", 11));
+    let e = d.parse(&text, None).unwrap_err();
+    assert_eq!(e.key, "tftp.root", "{e}");
+}

@@ -22,6 +22,7 @@ pub(crate) struct WireConfig {
     pub vip: Option<Spanned<WireVip>>,
     #[serde(default)]
     pub dhcp: Option<WireDhcp>,
+    pub tftp: Option<Spanned<WireTftp>>,
     #[serde(default)]
     pub nodes: Vec<Spanned<WireNode>>,
 }
@@ -44,6 +45,13 @@ pub(crate) struct WireRaft {
 pub(crate) struct WireVip {
     pub address: Spanned<String>,
     pub interface: Spanned<String>,
+}
+
+/// `[tftp]`: every key optional.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct WireTftp {
+    pub loader_image: Option<Spanned<String>>,
 }
 
 /// One `[[nodes]]` entry.
