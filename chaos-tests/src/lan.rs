@@ -116,46 +116,21 @@ impl Lan {
 
     /// Cut IP traffic between two hosts both ways (ARP and everyone else unaffected).
     pub fn partition(&self, a: (&str, u8), b: (&str, u8)) -> anyhow::Result<()> {
-        run(&[
-            "ip",
-            "-n",
-            a.0,
-            "route",
-            "add",
-            "blackhole",
-            &format!("{}/32", self.ip(b.1)),
-        ])?;
-        run(&[
-            "ip",
-            "-n",
-            b.0,
-            "route",
-            "add",
-            "blackhole",
-            &format!("{}/32", self.ip(a.1)),
-        ])
+        self.blackholes("add", a, b)
     }
 
     /// Undo [`Lan::partition`].
     pub fn heal(&self, a: (&str, u8), b: (&str, u8)) -> anyhow::Result<()> {
-        run(&[
-            "ip",
-            "-n",
-            a.0,
-            "route",
-            "del",
-            "blackhole",
-            &format!("{}/32", self.ip(b.1)),
-        ])?;
-        run(&[
-            "ip",
-            "-n",
-            b.0,
-            "route",
-            "del",
-            "blackhole",
-            &format!("{}/32", self.ip(a.1)),
-        ])
+        self.blackholes("del", a, b)
+    }
+
+    /// Add or delete the pair of blackhole routes between two hosts.
+    fn blackholes(&self, op: &str, a: (&str, u8), b: (&str, u8)) -> anyhow::Result<()> {
+        for (ns, other) in [(a.0, b.1), (b.0, a.1)] {
+            let dst = format!("{}/32", self.ip(other));
+            run(&["ip", "-n", ns, "route", op, "blackhole", &dst])?;
+        }
+        Ok(())
     }
 }
 

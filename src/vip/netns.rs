@@ -20,6 +20,26 @@ pub enum NetnsError {
     Enter(String),
 }
 
+/// Run a command (`args[0]` with the rest as arguments) and wait for it; a failure is one
+/// line naming the command and its stderr.
+pub fn run_command(args: &[&str]) -> Result<(), String> {
+    let (program, rest) = args
+        .split_first()
+        .ok_or_else(|| "empty command".to_string())?;
+    let out = std::process::Command::new(program)
+        .args(rest)
+        .output()
+        .map_err(|e| format!("{args:?}: {e}"))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        ))
+    }
+}
+
 /// A private network namespace held by a parked thread of this process.
 pub struct VipNamespace {
     /// `/proc/<pid>/task/<tid>/ns/net` of the holding thread.
@@ -89,19 +109,10 @@ impl VipNamespace {
     /// waited-for commands: anything left running there would keep the namespace alive
     /// after this process dies.
     pub fn run(&self, args: &[&str]) -> Result<(), String> {
-        let out = std::process::Command::new("nsenter")
-            .arg(format!("--net={}", self.path.display()))
-            .args(args)
-            .output()
-            .map_err(|e| format!("nsenter {args:?}: {e}"))?;
-        if out.status.success() {
-            Ok(())
-        } else {
-            Err(format!(
-                "{args:?}: {}",
-                String::from_utf8_lossy(&out.stderr).trim()
-            ))
-        }
+        let net = format!("--net={}", self.path.display());
+        let mut full = vec!["nsenter", net.as_str()];
+        full.extend_from_slice(args);
+        run_command(&full)
     }
 
     /// A tokio runtime whose worker threads live in this namespace.
