@@ -5,6 +5,7 @@ use std::fmt::Write;
 use std::sync::atomic::Ordering;
 
 use crate::api::AppState;
+use crate::bootfiles::StatsSnapshot;
 
 fn metric(out: &mut String, name: &str, kind: &str, help: &str, value: u64) {
     let _ = writeln!(
@@ -204,6 +205,7 @@ pub fn render(st: &AppState) -> String {
     if let Some(d) = &st.dhcp {
         d.render(&mut o);
     }
+    render_boot_files(&mut o, st);
     let data = st.shared.read();
     metric(
         &mut o,
@@ -220,4 +222,72 @@ pub fn render(st: &AppState) -> String {
         data.state.leases.len() as u64,
     );
     o
+}
+
+/// TFTP and HTTP boot counters (one series per protocol) and the boot tracker's size.
+fn render_boot_files(o: &mut String, st: &AppState) {
+    let protos: Vec<(&str, StatsSnapshot)> = [("tftp", &st.tftp_stats), ("http", &st.http_stats)]
+        .into_iter()
+        .filter_map(|(p, s)| s.as_ref().map(|s| (p, s.snapshot())))
+        .collect();
+    if !protos.is_empty() {
+        type Series = (&'static str, &'static str, fn(&StatsSnapshot) -> u64);
+        let series: [Series; 9] = [
+            ("requests_total", "Boot-file requests received.", |s| {
+                s.requests
+            }),
+            ("bytes_total", "Boot-file payload bytes sent.", |s| s.bytes),
+            ("completed_total", "Boot files sent to the end.", |s| {
+                s.completed
+            }),
+            ("not_found_total", "Requests for unknown names.", |s| {
+                s.not_found
+            }),
+            (
+                "traversal_refused_total",
+                "Paths refused before lookup (.., NUL, ...).",
+                |s| s.traversal_refused,
+            ),
+            (
+                "write_refused_total",
+                "Write requests refused (read-only service).",
+                |s| s.write_refused,
+            ),
+            (
+                "corrupt_total",
+                "Reads that hit a corrupt blob (nothing bad was sent).",
+                |s| s.corrupt,
+            ),
+            (
+                "unavailable_total",
+                "Requests for images or blobs not on this node yet.",
+                |s| s.unavailable,
+            ),
+            (
+                "errors_total",
+                "Other failures (I/O, transfers abandoned by the client).",
+                |s| s.other_errors,
+            ),
+        ];
+        for (name, help, get) in series {
+            let _ = writeln!(o, "# HELP raftboot_bootfile_{name} {help}");
+            let _ = writeln!(o, "# TYPE raftboot_bootfile_{name} counter");
+            for (proto, snap) in &protos {
+                let _ = writeln!(
+                    o,
+                    "raftboot_bootfile_{name}{{proto=\"{proto}\"}} {}",
+                    get(snap)
+                );
+            }
+        }
+    }
+    if let Some(t) = &st.boots {
+        metric(
+            o,
+            "raftboot_boots_tracked",
+            "gauge",
+            "Machines in this node's boot tracker.",
+            t.len() as u64,
+        );
+    }
 }

@@ -2,6 +2,7 @@
 //! `/metrics`. Every `/v1` call needs the admin token (`Authorization: Bearer ...`); writes
 //! made on a follower are forwarded to the leader by the [`crate::writer::Writer`].
 
+pub mod boots;
 pub mod error;
 mod handlers;
 pub mod images;
@@ -41,6 +42,11 @@ pub struct AppState {
     pub nfs_counters: Vec<Arc<crate::nfs::NfsCounters>>,
     /// The DHCP server's counters, when this node runs one.
     pub dhcp: Option<Arc<crate::dhcp::DhcpStats>>,
+    /// The boot tracker every boot service of this node records into (none on a witness).
+    pub boots: Option<Arc<crate::bootfiles::BootTracker>>,
+    /// TFTP and HTTP boot counters (when those services run).
+    pub tftp_stats: Option<Arc<crate::bootfiles::ServeStats>>,
+    pub http_stats: Option<Arc<crate::bootfiles::ServeStats>>,
 }
 
 /// Proof that the request carried the admin token.
@@ -82,6 +88,7 @@ pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/metrics", get(handlers::metrics))
         .route("/v1/status", get(handlers::status))
+        .route("/v1/boots", get(boots::list))
         .route("/v1/state", get(handlers::state))
         .route(
             "/v1/hosts",

@@ -90,3 +90,41 @@ pub struct ApiErrorBody {
     pub error: String,
     pub message: String,
 }
+
+/// One stage of one machine's boot as one node saw it (part of `GET /v1/boots`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct BootStageView {
+    /// `dhcp-offer`, `dhcp-ack`, `loader`, `config`, `kernel`, `initrd`, `other`, `nfs-mount`.
+    pub stage: String,
+    /// First time this node saw the stage, ms since the epoch.
+    pub first_ms: u64,
+    /// Latest time, ms since the epoch.
+    pub last_ms: u64,
+    /// How many requests of this stage.
+    pub count: u64,
+    /// The path (file, export) or message of the latest request.
+    pub last_path: String,
+}
+
+/// One machine's boot record on one node.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct BootView {
+    /// The MAC when this node could tell it, else the client address.
+    pub key: String,
+    /// The host table's name for that MAC, if any.
+    pub host: Option<String>,
+    /// The client address of the latest request.
+    pub last_addr: Option<String>,
+    /// Latest request of any stage, ms since the epoch.
+    pub last_ms: u64,
+    /// Stages, in the order this node first saw them.
+    pub stages: Vec<BootStageView>,
+}
+
+/// What `GET /v1/boots` returns: everything one node saw.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct NodeBoots {
+    pub id: NodeId,
+    pub name: String,
+    pub boots: Vec<BootView>,
+}

@@ -60,6 +60,16 @@ enum Cmd {
     /// Config files.
     #[command(subcommand)]
     Config(ConfigCmd),
+    /// Each machine's boot timeline (DHCP, loader, config, kernel, initrd, NFS mount), merged
+    /// from every boot server.
+    Boots {
+        /// Only this machine (host name, MAC or address).
+        #[arg(long)]
+        host: Option<String>,
+        /// Keep printing new stages as they happen (Ctrl-C to stop).
+        #[arg(long)]
+        follow: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -251,6 +261,7 @@ fn run(cli: &Cli) -> Result<(), CtlError> {
             );
             Ok(())
         }
+        Cmd::Boots { host, follow } => boots(&client(cli)?, json, host.as_deref(), *follow),
         Cmd::Status => {
             let s = cluster_status(&client(cli)?)?;
             print(json, &s, render_status)
@@ -590,5 +601,29 @@ fn main() {
     if let Err(e) = run(&cli) {
         eprintln!("bootctl: {e}");
         std::process::exit(e.exit_code());
+    }
+}
+
+fn boots(c: &AdminClient, json: bool, host: Option<&str>, follow: bool) -> Result<(), CtlError> {
+    use raftboot::ctl::boots::{fetch, merge, new_lines, render, BootsReport};
+    if !follow {
+        let (nodes, unreachable) = fetch(c)?;
+        let report = BootsReport {
+            machines: merge(&nodes, host),
+            unreachable,
+        };
+        return print(json, &report, render);
+    }
+    let mut printed = std::collections::BTreeSet::new();
+    loop {
+        match fetch(c) {
+            Ok((nodes, _)) => {
+                for line in new_lines(&merge(&nodes, host), &mut printed) {
+                    println!("{line}");
+                }
+            }
+            Err(e) => eprintln!("bootctl: {e} (retrying)"),
+        }
+        std::thread::sleep(std::time::Duration::from_secs(1));
     }
 }

@@ -5,7 +5,7 @@ use raftboot_raft::Mac;
 
 use crate::cas::Digest;
 
-/// The step of a network boot a file belongs to.
+/// The step of a network boot: a file's stage, or a DHCP or NFS event of the same boot.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Stage {
     /// A boot loader file (`pxelinux.0`, `ldlinux.c32`, `*.efi`, ...).
@@ -18,6 +18,12 @@ pub enum Stage {
     Initrd,
     /// Any other image file.
     Other,
+    /// A DHCP OFFER sent to the machine (recorded by the DHCP server).
+    DhcpOffer,
+    /// A DHCP ACK sent to the machine (recorded by the DHCP server).
+    DhcpAck,
+    /// An NFS MOUNT of an image root (recorded by the NFS server).
+    NfsMount,
 }
 
 impl Stage {
@@ -29,6 +35,9 @@ impl Stage {
             Stage::Kernel => "kernel",
             Stage::Initrd => "initrd",
             Stage::Other => "other",
+            Stage::DhcpOffer => "dhcp-offer",
+            Stage::DhcpAck => "dhcp-ack",
+            Stage::NfsMount => "nfs-mount",
         }
     }
 }

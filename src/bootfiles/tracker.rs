@@ -110,6 +110,17 @@ impl BootTracker {
         g.by_key.get(key).cloned()
     }
 
+    /// How many machines are tracked.
+    pub fn len(&self) -> usize {
+        let g = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        g.by_key.len()
+    }
+
+    /// Whether no machine is tracked.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
     /// Every record, sorted by key.
     pub fn snapshot(&self) -> Vec<(BootKey, BootRecord)> {
         let g = self.inner.lock().unwrap_or_else(|e| e.into_inner());

@@ -2,6 +2,7 @@
 //! every failure into one clear line ([`client::CtlError`]); [`commands`] renders results as
 //! tables or JSON.
 
+pub mod boots;
 pub mod client;
 pub mod commands;
 pub mod import;

@@ -272,6 +272,9 @@ pub async fn run(cfg: NodeConfig, shutdown: CancellationToken) -> anyhow::Result
         vip_stats: vip_stats.clone(),
         nfs_counters: nfs_counters.clone(),
         dhcp: dhcp.as_ref().map(|(server, _)| server.stats()),
+        boots: boot_services.as_ref().map(|b| b.files.tracker().clone()),
+        tftp_stats: boot_services.as_ref().and_then(|b| b.tftp_stats.clone()),
+        http_stats: boot_services.as_ref().and_then(|b| b.http_stats.clone()),
     });
     let stop = admin_stop.clone();
     let admin_task = tokio::spawn(async move {

@@ -1,0 +1,117 @@
+//! `bootctl boots` against a real loopback cluster: boot-file requests served over HTTP
+//! boot by two different nodes show up as one machine's timeline, named from the host
+//! table, filtered by `--host`, and counted in `/metrics`.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::process::Command;
+use std::time::Duration;
+
+use chaos_tests::cluster::{Cluster, Spec};
+
+const MAC: &str = "52:54:00:99:00:07";
+
+fn http_port(c: &Cluster, id: u64) -> u16 {
+    cluster_config::NodeConfig::load(&c.config, Some(id))
+        .unwrap()
+        .this_node()
+        .services
+        .http_port
+}
+
+fn curl(url: &str) -> String {
+    let out = Command::new("curl")
+        .args(["-sS", "--fail", "--max-time", "10", url])
+        .output()
+        .expect("curl (Debian package curl)");
+    assert!(
+        out.status.success(),
+        "curl {url}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn boots_merges_every_nodes_stages_per_host() {
+    let c = Cluster::start(&Spec::default()).unwrap();
+    c.wait_leader(Duration::from_secs(30)).unwrap();
+    let out = c
+        .bootctl(&[
+            "hosts", "add", MAC, "web-7", "--group", "web", "--ip", "10.0.0.7",
+        ])
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    c.wait_converged(&[1, 2, 3], Duration::from_secs(20))
+        .unwrap();
+
+    // Node 1 serves the chain script, node 2 the host's own script (as after a VIP move).
+    let dashed = MAC.replace(':', "-");
+    let chain = curl(&format!("http://127.0.0.1:{}/boot.ipxe", http_port(&c, 1)));
+    assert!(chain.starts_with("#!ipxe"), "{chain}");
+    let script = curl(&format!(
+        "http://127.0.0.1:{}/ipxe/{dashed}.ipxe",
+        http_port(&c, 2)
+    ));
+    assert!(script.starts_with("#!ipxe"), "{script}");
+    curl(&format!(
+        "http://127.0.0.1:{}/ipxe/{dashed}.ipxe",
+        http_port(&c, 2)
+    ));
+
+    let out = c.bootctl(&["boots", "--json"]).unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let machines = report["machines"].as_array().unwrap();
+    let web7 = machines
+        .iter()
+        .find(|m| m["key"] == MAC)
+        .unwrap_or_else(|| panic!("no timeline for {MAC}: {report:#}"));
+    assert_eq!(web7["host"], "web-7", "{report:#}");
+    let events = web7["events"].as_array().unwrap();
+    let by_node: Vec<(&str, &str, u64)> = events
+        .iter()
+        .map(|e| {
+            (
+                e["node"].as_str().unwrap(),
+                e["stage"].as_str().unwrap(),
+                e["count"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert!(by_node.contains(&("node2", "config", 2)), "{report:#}");
+    // The chain script named no MAC and 127.0.0.1 is no host: keyed by address.
+    assert!(
+        machines
+            .iter()
+            .any(|m| m["key"] == "127.0.0.1" && m["events"][0]["node"] == "node1"),
+        "{report:#}"
+    );
+
+    // --host filters by name; the table shows the merged timeline.
+    let out = c.bootctl(&["boots", "--host", "web-7"]).unwrap();
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(table.starts_with(&format!("web-7 {MAC}")), "{table}");
+    assert!(!table.contains("127.0.0.1 at"), "{table}");
+    assert!(
+        table.contains("node2") && table.contains("config"),
+        "{table}"
+    );
+
+    // The same requests are in node 2's /metrics.
+    let metrics = curl(&format!("http://{}/metrics", c.nodes[&2].admin));
+    let line = metrics
+        .lines()
+        .find(|l| l.starts_with("raftboot_bootfile_requests_total{proto=\"http\"}"))
+        .unwrap_or_else(|| panic!("no HTTP boot-file counter:\n{metrics}"));
+    let n: u64 = line.rsplit(' ').next().unwrap().parse().unwrap();
+    assert!(n >= 2, "{line}");
+    assert!(metrics.contains("raftboot_boots_tracked 1"), "{metrics}");
+}
