@@ -21,6 +21,7 @@
 //! reply), `server` (sockets), `counters`, `error`.
 
 mod attrs;
+pub mod client;
 mod counters;
 mod dispatch;
 mod error;
