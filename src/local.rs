@@ -125,6 +125,10 @@ async fn import_demo(dir: &Path, cfg: &cluster_config::NodeConfig) -> anyhow::Re
         crate::demo_image::build(&tmp).context("building the demo root")?;
         std::fs::rename(&tmp, &root)?;
     }
+    let loaders = dir.join("bootloaders");
+    let _ = std::fs::remove_dir_all(&loaders);
+    let loaders_found =
+        crate::demo_image::build_loaders(&loaders).context("collecting the boot loaders")?;
     let apis: Vec<String> = cfg.nodes.iter().map(|n| n.admin_addr.to_string()).collect();
     let token = cfg.admin_token.clone();
     let client = crate::ctl::client::AdminClient::new(apis, token);
@@ -139,11 +143,19 @@ async fn import_demo(dir: &Path, cfg: &cluster_config::NodeConfig) -> anyhow::Re
             }
         }
         let r = crate::ctl::import::import(&client, &root, "demo", Some("default"), true)?;
-        Ok(format!(
+        let mut msg = format!(
             "demo image: {} entries, {:.1} MiB, active in group default (bootctl image list)",
             r.files,
             r.image.size as f64 / 1048576.0
-        ))
+        );
+        if loaders_found > 0 {
+            let l = crate::ctl::import::import(&client, &loaders, "bootloaders", None, true)?;
+            msg += &format!(
+                "\n  boot loaders: {} files from this machine's pxelinux/syslinux/ipxe packages",
+                l.files
+            );
+        }
+        Ok(msg)
     })
     .await?
 }

@@ -11,6 +11,7 @@
 //! smaller LAN the VIP tests use; both harnesses make only namespaces they remove.
 
 pub mod arp;
+pub mod bootsim;
 pub mod cluster;
 pub mod dhcp_clients;
 pub mod lan;
