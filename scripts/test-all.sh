@@ -16,7 +16,7 @@ export RAFTBOOT_BIN_DIR="$CARGO_TARGET_DIR/debug"
 # (tftp-hpa, curl, atftp), PXE loaders (pxelinux, syslinux-common) and a real PXE firmware
 # (QEMU with its iPXE ROMs).
 APT_PACKAGES=(iproute2 util-linux busybox libnfs-utils debootstrap isc-dhcp-client udhcpc kea-admin
-  tftp-hpa curl atftp pxelinux syslinux-common qemu-system-x86 ipxe-qemu)
+  tftp-hpa curl atftp pxelinux syslinux-common qemu-system-x86 ipxe-qemu linux-image-amd64)
 need=()
 for p in "${APT_PACKAGES[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || need+=("$p")

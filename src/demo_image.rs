@@ -181,11 +181,11 @@ pub fn newc_archive(files: &[(String, Vec<u8>, u32)], links: &[(String, String)]
         );
         out.extend_from_slice(name.as_bytes());
         out.push(0);
-        while out.len() % 4 != 0 {
+        while !out.len().is_multiple_of(4) {
             out.push(0);
         }
         out.extend_from_slice(data);
-        while out.len() % 4 != 0 {
+        while !out.len().is_multiple_of(4) {
             out.push(0);
         }
         ino += 1;

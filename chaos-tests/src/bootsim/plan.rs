@@ -103,6 +103,7 @@ pub fn pxelinux_names(mac: &str, ip: Ipv4Addr) -> [String; 3] {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
 
     #[test]
