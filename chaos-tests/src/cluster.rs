@@ -114,7 +114,7 @@ impl Cluster {
         if let Some(l) = &lan {
             let _ = write!(
                 toml,
-                "\n[vip]\naddress = \"{}/24\"\ninterface = \"eth0\"\n",
+                "\n[vip]\naddress = \"{}/24\"\ninterface = \"eth0\"\n\n[dhcp]\ninterface = \"eth0\"\n",
                 l.ip(10)
             );
         }
