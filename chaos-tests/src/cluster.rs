@@ -29,6 +29,9 @@ pub struct Spec {
     pub on_lan: bool,
     /// VIP hold window (defaults to 60% of the minimum election timeout).
     pub vip_hold_ms: Option<u64>,
+    /// On a LAN: the body of a `[dhcp]` table (`interface = "eth0"` is added), so the
+    /// nodes answer DHCP on the LAN. `None`: no `[dhcp]` table.
+    pub dhcp_toml: Option<String>,
 }
 
 impl Default for Spec {
@@ -43,6 +46,7 @@ impl Default for Spec {
             max_in_snapshot_log_to_keep: 1000,
             on_lan: false,
             vip_hold_ms: None,
+            dhcp_toml: None,
         }
     }
 }
@@ -117,6 +121,9 @@ impl Cluster {
                 "\n[vip]\naddress = \"{}/24\"\ninterface = \"eth0\"\n",
                 l.ip(10)
             );
+            if let Some(body) = &spec.dhcp_toml {
+                let _ = write!(toml, "\n[dhcp]\ninterface = \"eth0\"\n{body}\n");
+            }
         }
         let mut nodes = BTreeMap::new();
         let mut ports = Ports::default();

@@ -1,7 +1,8 @@
-//! The admin HTTP API on every node: status, hosts, groups, pools, leases, members and
-//! `/metrics`. Every `/v1` call needs the admin token (`Authorization: Bearer ...`); writes
-//! made on a follower are forwarded to the leader by the [`crate::writer::Writer`].
+//! The admin HTTP API on every node: status, hosts, groups, pools, leases, members, boot
+//! tracking (`/v1/boots`) and `/metrics`. Every `/v1` call needs the admin token
+//! (`Authorization: Bearer ...`); writes made on a follower are forwarded to the leader by the [`crate::writer::Writer`].
 
+mod boots;
 pub mod error;
 mod handlers;
 pub mod images;
@@ -41,6 +42,8 @@ pub struct AppState {
     pub nfs_counters: Vec<Arc<crate::nfs::NfsCounters>>,
     /// The DHCP server's counters, when this node runs one.
     pub dhcp: Option<Arc<crate::dhcp::DhcpStats>>,
+    /// The boot-file services' namespace and tracker (none on a witness).
+    pub boot_files: Option<Arc<crate::bootfiles::BootFiles>>,
 }
 
 /// Proof that the request carried the admin token.
@@ -82,6 +85,7 @@ pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/metrics", get(handlers::metrics))
         .route("/v1/status", get(handlers::status))
+        .route("/v1/boots", get(boots::list))
         .route("/v1/state", get(handlers::state))
         .route(
             "/v1/hosts",

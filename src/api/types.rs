@@ -90,3 +90,30 @@ pub struct ApiErrorBody {
     pub error: String,
     pub message: String,
 }
+
+/// One boot stage a node saw for a machine (`GET /v1/boots`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct BootStageView {
+    /// `loader`, `config`, `kernel`, `initrd` or `other`.
+    pub stage: String,
+    /// First request, ms since the epoch.
+    pub first_ms: u64,
+    /// Latest request, ms since the epoch.
+    pub last_ms: u64,
+    pub count: u64,
+    /// The path of the latest request.
+    pub last_path: String,
+}
+
+/// Everything one node's boot tracker saw of one machine (`GET /v1/boots`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct BootView {
+    /// The MAC when the node knows it, else the client address.
+    pub machine: String,
+    /// The client address of the latest request.
+    pub last_addr: Option<String>,
+    /// Latest request of any stage, ms since the epoch.
+    pub last_ms: u64,
+    /// Stages in boot order.
+    pub stages: Vec<BootStageView>,
+}

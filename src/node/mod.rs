@@ -281,6 +281,7 @@ pub async fn run(cfg: NodeConfig, shutdown: CancellationToken) -> anyhow::Result
         vip_stats: vip_stats.clone(),
         nfs_counters: nfs_counters.clone(),
         dhcp: dhcp.as_ref().map(|(server, _)| server.stats()),
+        boot_files: boot_services.as_ref().map(|b| b.files.clone()),
     });
     let stop = admin_stop.clone();
     let admin_task = tokio::spawn(async move {
