@@ -157,6 +157,22 @@ impl BootRig {
         Ok(all.into_iter().find(|b| b.machine == mac))
     }
 
+    /// Wait until a running node has recorded `stage` (`loader`, `config`, `kernel`,
+    /// `initrd`) for `mac`, polling every 50 ms; returns that node (e.g. to kill the
+    /// VIP holder while the kernel is in flight).
+    pub fn wait_stage(&self, mac: &str, stage: &str, timeout: Duration) -> anyhow::Result<u64> {
+        wait::until(&format!("stage {stage} of {mac}"), timeout, || {
+            for id in self.cluster.running() {
+                if let Ok(Some(b)) = self.boots_of(id, mac) {
+                    if b.stages.iter().any(|s| s.stage == stage) {
+                        return Ok(id);
+                    }
+                }
+            }
+            Err("not yet".into())
+        })
+    }
+
     /// Router advertisements sent so far.
     pub fn ras_sent(&self) -> u64 {
         self.ra.sent()
