@@ -29,6 +29,9 @@ pub struct Spec {
     pub on_lan: bool,
     /// VIP hold window (defaults to 60% of the minimum election timeout).
     pub vip_hold_ms: Option<u64>,
+    /// On a LAN: more of the `[dhcp]` table (which always has `interface = "eth0"`, so the
+    /// nodes answer DHCP on the LAN).
+    pub dhcp_toml: Option<String>,
 }
 
 impl Default for Spec {
@@ -43,6 +46,7 @@ impl Default for Spec {
             max_in_snapshot_log_to_keep: 1000,
             on_lan: false,
             vip_hold_ms: None,
+            dhcp_toml: None,
         }
     }
 }
@@ -114,9 +118,12 @@ impl Cluster {
         if let Some(l) = &lan {
             let _ = write!(
                 toml,
-                "\n[vip]\naddress = \"{}/24\"\ninterface = \"eth0\"\n\n[dhcp]\ninterface = \"eth0\"\n",
+                "\n[vip]\naddress = \"{}/24\"\ninterface = \"eth0\"\n",
                 l.ip(10)
             );
+            // DHCP answers on the bridge interface; `dhcp_toml` adds to the table.
+            let body = spec.dhcp_toml.as_deref().unwrap_or_default();
+            let _ = write!(toml, "\n[dhcp]\ninterface = \"eth0\"\n{body}\n");
         }
         let mut nodes = BTreeMap::new();
         let mut ports = Ports::default();

@@ -9,14 +9,21 @@
 //! ([`dhcp_clients`]: dhclient, udhcpc, perfdhcp) in further namespaces. [`wait::until`]
 //! is the one bounded way tests wait for a condition. [`lan::Lan`] (with [`arp`]) is the
 //! smaller LAN the VIP tests use; both harnesses make only namespaces they remove.
+//! [`boot_rig::BootRig`] network-boots real QEMU guests ([`qemu::QemuBoot`]) from a
+//! three-node cluster on a LAN, with images built by [`guest::GuestFiles`] and router
+//! advertisements from [`ra::RaSender`].
 
 pub mod arp;
+pub mod boot_rig;
 pub mod bootsim;
 pub mod cluster;
 pub mod dhcp_clients;
+pub mod guest;
 pub mod lan;
 pub mod netns;
 pub mod netns_cluster;
+pub mod qemu;
+pub mod ra;
 pub mod wait;
 
 /// Where the workspace's binaries are: `RAFTBOOT_BIN_DIR`, else the directory above the

@@ -1,6 +1,6 @@
-//! The admin HTTP API on every node: status, hosts, groups, pools, leases, members and
-//! `/metrics`. Every `/v1` call needs the admin token (`Authorization: Bearer ...`); writes
-//! made on a follower are forwarded to the leader by the [`crate::writer::Writer`].
+//! The admin HTTP API on every node: status, hosts, groups, pools, leases, members, boot
+//! tracking (`/v1/boots`) and `/metrics`. Every `/v1` call needs the admin token
+//! (`Authorization: Bearer ...`); writes made on a follower are forwarded to the leader by the [`crate::writer::Writer`].
 
 pub mod boots;
 pub mod error;
