@@ -1,5 +1,5 @@
-//! The admin HTTP API on every node: status, hosts, groups, pools, leases, members and
-//! `/metrics`. Every `/v1` call needs the admin token (`Authorization: Bearer ...`); writes
+//! The admin HTTP API on every node: status, hosts, groups, pools, leases, members, planned
+//! failover and `/metrics`. Every `/v1` call needs the admin token (`Authorization: Bearer ...`); writes
 //! made on a follower are forwarded to the leader by the [`crate::writer::Writer`].
 
 pub mod error;
@@ -41,6 +41,10 @@ pub struct AppState {
     pub nfs_counters: Vec<Arc<crate::nfs::NfsCounters>>,
     /// The DHCP server's counters, when this node runs one.
     pub dhcp: Option<Arc<crate::dhcp::DhcpStats>>,
+    /// Planned failover (`POST /v1/failover`, on the leader).
+    pub failover: Arc<crate::failover::Failover>,
+    /// This node's LAN address (`lan` in its config), shown in its status.
+    pub lan: Option<String>,
 }
 
 /// Proof that the request carried the admin token.
@@ -102,6 +106,7 @@ pub fn router(state: Arc<AppState>) -> Router {
             get(handlers::list_leases).post(handlers::allocate_lease),
         )
         .route("/v1/members", post(handlers::add_member))
+        .route("/v1/failover", post(handlers::failover))
         .route("/v1/members/:id", delete(handlers::remove_member))
         .route("/v1/blobs/missing", post(images::missing))
         .route(
