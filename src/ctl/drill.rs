@@ -18,8 +18,11 @@ use crate::failover::timeline::{build, Budgets, DrillFacts, ProbeResult, Timelin
 
 /// How long the drill waits for the VIP to be held by the leader before it starts.
 const SETTLE: Duration = Duration::from_secs(10);
-/// One probe attempt's wait for an answer.
-const ATTEMPT: Duration = Duration::from_millis(300);
+/// One probe attempt's wait for an answer (a LAN answers in milliseconds; a short wait
+/// keeps the measured time close to when the service came back).
+const ATTEMPT: Duration = Duration::from_millis(150);
+/// After the DHCP answer, how long to listen for a second (wrong) answerer.
+const LINGER: Duration = Duration::from_millis(300);
 
 /// What the drill probes and how.
 #[derive(Debug, Clone)]
@@ -154,24 +157,37 @@ pub fn drill(
             .longest()
             .saturating_mul(2)
             .saturating_sub(Duration::from_millis(wall_clock_ms().saturating_sub(t0)));
-    let pause = Duration::from_millis(50);
+    let pause = Duration::from_millis(20);
     let (dhcp, tftp, nfs) = std::thread::scope(|s| {
         let dhcp = s.spawn(|| {
             probe::retry(deadline, pause, || {
-                probe::dhcp::inform_once(vip, prefix, opts.dhcp_port, opts.mac, expected, ATTEMPT)
+                probe::dhcp::inform_once(
+                    vip,
+                    prefix,
+                    opts.dhcp_port,
+                    opts.mac,
+                    expected,
+                    ATTEMPT,
+                    LINGER,
+                )
             })
         });
         let tftp = s.spawn(|| {
             probe::retry(deadline, pause, || {
                 probe::tftp::read(vip, opts.tftp_port, &opts.tftp_file, ATTEMPT)
-                    .map(|b| format!("{} ({} bytes) from {vip}", opts.tftp_file, b.len()))
+                    .map(|b| {
+                        Answer::now(format!("{} ({} bytes) from {vip}", opts.tftp_file, b.len()))
+                    })
+                    .map_err(probe::Failure::Retry)
             })
         });
         let nfs = s.spawn(|| {
             probe::retry(deadline, pause, || {
                 let port = probe::nfs::getport(vip, opts.portmap_port, ATTEMPT)?;
                 probe::nfs::null(vip, port, ATTEMPT)?;
-                Ok(format!("portmapper -> {port}, NULL ok on {vip}"))
+                Ok(Answer::now(format!(
+                    "portmapper -> {port}, NULL ok on {vip}"
+                )))
             })
         });
         let join = |h: std::thread::ScopedJoinHandle<'_, Result<Answer, String>>| {

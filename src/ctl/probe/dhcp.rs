@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use raftboot_raft::Mac;
 
+use super::{Answer, Failure};
 use crate::dhcp::client::ClientMessage;
 use crate::dhcp::raw_options::{code, RawOptions};
 use crate::dhcp::request::Kind;
@@ -64,8 +65,10 @@ pub fn local_addr_towards(dest: Ipv4Addr) -> Result<Ipv4Addr, String> {
     }
 }
 
-/// One INFORM round: send, then collect answers for `wait`. Ok(detail) when `expected`
-/// answered with an ACK naming `vip` and nobody else answered.
+/// One INFORM round: send, wait up to `wait` for the first answer, then `linger` more for
+/// others. Ok when `expected` answered with an ACK naming `vip` (stamped when it arrived)
+/// and nobody else answered; an answer from another node or a wrong answer is
+/// [`Failure::Fatal`].
 pub fn inform_once(
     vip: Ipv4Addr,
     prefix: u8,
@@ -73,8 +76,9 @@ pub fn inform_once(
     mac: Mac,
     expected: Ipv4Addr,
     wait: Duration,
-) -> Result<String, String> {
-    let io = |e: std::io::Error| format!("DHCP: {e}");
+    linger: Duration,
+) -> Result<Answer, Failure> {
+    let io = |e: std::io::Error| Failure::Retry(format!("DHCP: {e}"));
     let me = local_addr_towards(vip)?;
     let sock = UdpSocket::bind((me, 0)).map_err(io)?;
     sock.set_broadcast(true).map_err(io)?;
@@ -83,8 +87,8 @@ pub fn inform_once(
     msg.ciaddr = me;
     let dest = SocketAddrV4::new(broadcast(vip, prefix), port);
     sock.send_to(&msg.encode(), dest).map_err(io)?;
-    let until = Instant::now() + wait;
-    let mut good: Option<String> = None;
+    let mut until = Instant::now() + wait;
+    let mut good: Option<Answer> = None;
     let mut buf = [0u8; 1500];
     loop {
         let left = until.saturating_duration_since(Instant::now());
@@ -114,21 +118,26 @@ pub fn inform_once(
             continue;
         };
         if src != expected {
-            return Err(format!(
+            return Err(Failure::Fatal(format!(
                 "DHCP answered by {src}, not only by the VIP holder {expected}"
-            ));
+            )));
         }
         if info.message_type != Some(ACK) || info.server_id != Some(vip) {
-            return Err(format!(
+            return Err(Failure::Fatal(format!(
                 "DHCP answer from {src}: message type {:?}, server id {:?} (want ACK, {vip})",
                 info.message_type, info.server_id
-            ));
+            )));
         }
         if good.is_none() {
-            good = Some(format!("ACK from {src}, server id {vip}"));
+            good = Some(Answer::now(format!("ACK from {src}, server id {vip}")));
+            until = Instant::now() + linger;
         }
     }
-    good.ok_or_else(|| format!("no DHCP answer to INFORM on {dest} within {wait:?}"))
+    good.ok_or_else(|| {
+        Failure::Retry(format!(
+            "no DHCP answer to INFORM on {dest} within {wait:?}"
+        ))
+    })
 }
 
 #[cfg(test)]
