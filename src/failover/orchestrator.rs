@@ -1,6 +1,8 @@
 //! [`Failover`]: the leader's side of `bootctl failover`, the thin I/O around [`plan`].
 //!
-//! 1. Plan (pure): the target, and with `--to` the other boot servers to hold.
+//! 1. Plan (pure): the target, and with `--to` the other boot servers to hold. A leader
+//!    elected less than `election_timeout_max` ago first waits that out (see
+//!    [`Failover::outwait_own_lease`]).
 //! 2. Tell those to hold their elections (peer RPC `Hold`) for the yield.
 //! 3. Yield: stop this node's heartbeats and campaigning ([`ElectionHold`]) and tell the VIP
 //!    controller, which lets go at once; wait until it has acted on that (so no claim is in
@@ -114,6 +116,7 @@ impl Failover {
                 .map(Duration::from_millis)
                 .unwrap_or(DEFAULT_YIELD),
         );
+        self.outwait_own_lease(term_before).await;
         let started = Instant::now();
         let mut warnings = Vec::new();
         tracing::info!(target = plan.target, named = plan.named, hold = ?plan.hold_elect, ms = yield_for.as_millis() as u64, "planned failover");
@@ -214,6 +217,33 @@ impl Failover {
             resumed_at_ms,
             warnings,
         })
+    }
+
+    /// A leader refuses votes for `election_timeout_max` after it was elected (its vote's
+    /// lease); its vote is what lets a triggered target win at once in a three-node
+    /// cluster. A freshly elected leader therefore waits that out before yielding (while
+    /// still serving), which keeps the time without a VIP holder short.
+    async fn outwait_own_lease(&self, term: u64) {
+        let Some(vip) = &self.vip else { return };
+        let Some(since) = vip
+            .events()
+            .iter()
+            .rev()
+            .find(|e| e.term == term && matches!(e.kind, VipEventKind::Elected))
+            .map(|e| e.at_ms)
+        else {
+            return;
+        };
+        let lease = Duration::from_millis(self.raft.config().election_timeout_max)
+            + Duration::from_millis(50);
+        let age = Duration::from_millis(wall_clock_ms().saturating_sub(since));
+        if let Some(left) = lease.checked_sub(age) {
+            tracing::info!(
+                ms = left.as_millis() as u64,
+                "waiting out this leader's vote lease before yielding"
+            );
+            tokio::time::sleep(left).await;
+        }
     }
 
     /// End the yield here and the holds on `held` (each would also expire by itself).

@@ -33,8 +33,10 @@ impl Default for Budgets {
     fn default() -> Self {
         let ms = Duration::from_millis;
         Budgets {
-            yielded: ms(1000),
-            released: ms(1500),
+            // A freshly elected leader first waits out its vote lease
+            // (election_timeout_max) before it yields.
+            yielded: ms(1500),
+            released: ms(2000),
             elected: ms(3000),
             claimed: ms(3500),
             dhcp: ms(5000),

@@ -17,6 +17,8 @@ use crate::dhcp::request::Kind;
 const COOKIE: [u8; 4] = [99, 130, 83, 99];
 /// DHCPACK.
 const ACK: u8 = 5;
+/// Retransmission interval of the INFORM within one round.
+pub const RESEND: Duration = Duration::from_millis(20);
 
 /// What a reply said, as far as the probe cares.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -65,8 +67,9 @@ pub fn local_addr_towards(dest: Ipv4Addr) -> Result<Ipv4Addr, String> {
     }
 }
 
-/// One INFORM round: send, wait up to `wait` for the first answer, then `linger` more for
-/// others. Ok when `expected` answered with an ACK naming `vip` (stamped when it arrived)
+/// One INFORM round: send (again every [`RESEND`] until answered, so the answer comes
+/// close to when the server started answering), wait up to `wait` for the first answer,
+/// then `linger` more for others. Ok when `expected` answered with an ACK naming `vip` (stamped when it arrived)
 /// and nobody else answered; an answer from another node or a wrong answer is
 /// [`Failure::Fatal`].
 pub fn inform_once(
@@ -86,16 +89,29 @@ pub fn inform_once(
     let mut msg = ClientMessage::new(Kind::Inform, mac, xid);
     msg.ciaddr = me;
     let dest = SocketAddrV4::new(broadcast(vip, prefix), port);
-    sock.send_to(&msg.encode(), dest).map_err(io)?;
+    let packet = msg.encode();
+    sock.send_to(&packet, dest).map_err(io)?;
+    let mut next_send = Instant::now() + RESEND;
     let mut until = Instant::now() + wait;
     let mut good: Option<Answer> = None;
     let mut buf = [0u8; 1500];
     loop {
-        let left = until.saturating_duration_since(Instant::now());
+        let now = Instant::now();
+        let left = until.saturating_duration_since(now);
         if left.is_zero() {
             break;
         }
-        sock.set_read_timeout(Some(left)).map_err(io)?;
+        if good.is_none() && now >= next_send {
+            sock.send_to(&packet, dest).map_err(io)?;
+            next_send = now + RESEND;
+        }
+        let step = if good.is_none() {
+            left.min(next_send.saturating_duration_since(now))
+        } else {
+            left
+        };
+        sock.set_read_timeout(Some(step.max(Duration::from_millis(1))))
+            .map_err(io)?;
         let (n, from) = match sock.recv_from(&mut buf) {
             Ok(x) => x,
             Err(e)
@@ -104,7 +120,7 @@ pub fn inform_once(
                     std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
                 ) =>
             {
-                break
+                continue
             }
             Err(e) => return Err(io(e)),
         };
