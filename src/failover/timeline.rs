@@ -153,17 +153,28 @@ pub fn build(f: &DrillFacts, b: &Budgets) -> Timeline {
     let new = f.events.get(&r.new_leader);
     let from = format!("node {}", r.from);
     let to = format!("node {}", r.new_leader);
-    let released = r.released_at_ms.or_else(|| {
-        first(old, |e| {
-            e.at_ms >= r.yielded_at_ms && matches!(e.kind, VipEventKind::Released { .. })
-        })
-    });
     let elected = first(new, |e| {
         e.term > r.term_before && matches!(e.kind, VipEventKind::Elected)
     });
     let claimed = first(new, |e| {
         e.term > r.term_before && matches!(e.kind, VipEventKind::Claimed)
     });
+    // The old holder's last release between the request and the new claim: normally the
+    // yield's; a leader that lost its quorum for a moment may have let go just before.
+    let release = old.and_then(|ev| {
+        ev.iter()
+            .filter(|e| {
+                e.at_ms >= f.t0_ms
+                    && claimed.map_or(true, |c| e.at_ms <= c)
+                    && matches!(e.kind, VipEventKind::Released { .. })
+            })
+            .last()
+    });
+    let released = r.released_at_ms.or(release.map(|e| e.at_ms));
+    let release_reason = match release.map(|e| &e.kind) {
+        Some(VipEventKind::Released { reason }) => format!("reason {reason}"),
+        _ => String::new(),
+    };
     let mut rows = vec![
         row(
             "leader yielded".into(),
@@ -178,7 +189,7 @@ pub fn build(f: &DrillFacts, b: &Budgets) -> Timeline {
             released,
             b.released,
             if released.is_some() {
-                String::new()
+                release_reason
             } else {
                 "no release recorded".into()
             },
@@ -426,6 +437,38 @@ mod tests {
             at_ms: None,
             detail: "no answer".into(),
         };
+        assert!(!build(&f, &Budgets::default()).passed);
+    }
+
+    #[test]
+    fn a_release_just_before_the_yield_counts_with_its_reason() {
+        let mut f = facts();
+        f.report.released_at_ms = None;
+        f.events.insert(
+            1,
+            vec![
+                ev(
+                    990,
+                    4,
+                    VipEventKind::Released {
+                        reason: "not_leader".into(),
+                    },
+                ),
+                ev(
+                    1_005,
+                    4,
+                    VipEventKind::Released {
+                        reason: "quorum_stale".into(),
+                    },
+                ),
+            ],
+        );
+        let t = build(&f, &Budgets::default());
+        assert!(t.passed, "{}", render(&t));
+        assert_eq!(t.rows[1].offset_ms, Some(5));
+        assert_eq!(t.rows[1].detail, "reason quorum_stale");
+        // A release before the request does not count.
+        f.events.get_mut(&1).map(|e| e.truncate(1));
         assert!(!build(&f, &Budgets::default()).passed);
     }
 
