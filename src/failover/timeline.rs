@@ -162,13 +162,11 @@ pub fn build(f: &DrillFacts, b: &Budgets) -> Timeline {
     // The old holder's last release between the request and the new claim: normally the
     // yield's; a leader that lost its quorum for a moment may have let go just before.
     let release = old.and_then(|ev| {
-        ev.iter()
-            .filter(|e| {
-                e.at_ms >= f.t0_ms
-                    && claimed.map_or(true, |c| e.at_ms <= c)
-                    && matches!(e.kind, VipEventKind::Released { .. })
-            })
-            .last()
+        ev.iter().rev().find(|e| {
+            e.at_ms >= f.t0_ms
+                && !matches!(claimed, Some(c) if e.at_ms > c)
+                && matches!(e.kind, VipEventKind::Released { .. })
+        })
     });
     let released = r.released_at_ms.or(release.map(|e| e.at_ms));
     let release_reason = match release.map(|e| &e.kind) {
@@ -468,7 +466,9 @@ mod tests {
         assert_eq!(t.rows[1].offset_ms, Some(5));
         assert_eq!(t.rows[1].detail, "reason quorum_stale");
         // A release before the request does not count.
-        f.events.get_mut(&1).map(|e| e.truncate(1));
+        if let Some(e) = f.events.get_mut(&1) {
+            e.truncate(1);
+        }
         assert!(!build(&f, &Budgets::default()).passed);
     }
 

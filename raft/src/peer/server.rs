@@ -179,13 +179,13 @@ impl PeerServer {
                 initialized: self.raft.is_initialized().await.unwrap_or(false),
             },
             PeerRequest::Hold { hold, for_ms } => {
-                PeerResponse::Control(self.from_leader(peer, "hold").map(|()| {
+                PeerResponse::Control(self.check_leader(peer, "hold").map(|()| {
                     self.hold
                         .hold(hold, std::time::Duration::from_millis(for_ms));
                 }))
             }
             PeerRequest::Campaign => {
-                let res = match self.from_leader(peer, "campaign") {
+                let res = match self.check_leader(peer, "campaign") {
                     Ok(()) => {
                         tracing::info!(peer, "campaigning at the leader's request");
                         self.raft.trigger().elect().await.map_err(|e| e.to_string())
@@ -202,7 +202,7 @@ impl PeerServer {
     }
 
     /// Failover control is taken only from the leader this node currently follows.
-    fn from_leader(&self, peer: NodeId, what: &str) -> Result<(), String> {
+    fn check_leader(&self, peer: NodeId, what: &str) -> Result<(), String> {
         let leader = self.raft.metrics().borrow().current_leader;
         if leader == Some(peer) {
             Ok(())
