@@ -4,6 +4,7 @@
 //! TFTP and NFS answer from the new holder within budget, and exit 0; an ARP sampler in
 //! the client namespace checks that no probe is ever answered by two MACs. Then a drill
 //! that reads a file that does not exist must report the TFTP step as missed and exit 7.
+//! On loopback (no VIP), `bootctl failover --to` moves leadership and refuses bad targets.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::time::Duration;
@@ -90,6 +91,20 @@ fn failover_drill_passes_ten_times_in_a_row() {
         c.wait_converged(&all, T).unwrap();
     }
 
+    // `bootctl status` shows the holder and its last moves.
+    let last = c.wait_leader(T).unwrap();
+    let out = c.bootctl(&["status"]).unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    eprintln!("{text}");
+    assert!(out.status.success());
+    assert!(text.contains(&format!("held by node {last}")), "{text}");
+    assert!(text.contains("last VIP moves"), "{text}");
+    assert!(
+        text.lines()
+            .any(|l| l.contains(&format!("node {last}")) && l.contains("claimed")),
+        "{text}"
+    );
+
     // A drill whose TFTP file does not exist misses that step and exits 7; short budgets
     // keep it quick (the other steps may or may not make them).
     let (out, t) = drill(
@@ -129,4 +144,55 @@ fn failover_drill_passes_ten_times_in_a_row() {
     );
     assert!(doubles.is_empty(), "two VIP holders seen: {doubles:?}");
     assert!(arp.probes() > 100, "too few ARP samples");
+}
+
+/// Without a VIP (loopback, unprivileged) `bootctl failover` still moves leadership, honours
+/// `--to`, refuses a target that cannot take over, and refuses `--drill` (nothing to probe).
+#[test]
+fn failover_moves_leadership_on_loopback() {
+    let c = Cluster::start(&Spec::default()).unwrap();
+    let all: Vec<u64> = c.nodes.keys().copied().collect();
+    for _ in 0..2 {
+        let leader = c.wait_leader(T).unwrap();
+        let to = *all.iter().find(|id| **id != leader).unwrap();
+        let out = c.bootctl(&["failover", "--to", &to.to_string()]).unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        eprintln!("{text}{}", String::from_utf8_lossy(&out.stderr));
+        assert!(out.status.success(), "exit {:?}", out.status.code());
+        assert!(
+            text.contains(&format!("node {leader} -> node {to}")),
+            "{text}"
+        );
+        let now = c.wait_leader(T).unwrap();
+        assert_eq!(now, to);
+        c.wait_converged(&all, T).unwrap();
+    }
+    let leader = c.wait_leader(T).unwrap();
+    let out = c
+        .bootctl(&["failover", "--to", &leader.to_string()])
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("already leads"));
+    let out = c.bootctl(&["failover", "--to", "9"]).unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = c.bootctl(&["failover", "--drill"]).unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no VIP"));
+    // Nothing moved.
+    assert_eq!(c.wait_leader(T).unwrap(), leader);
 }

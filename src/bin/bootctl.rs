@@ -504,12 +504,17 @@ fn run(cli: &Cli) -> Result<(), CtlError> {
             if !*drill {
                 let (_, _, r) = raftboot::ctl::drill::failover(&c, &req)?;
                 return print(json, &r, |r| {
-                    let rel = r
+                    let vip = r
                         .released_at_ms
-                        .map(|t| format!("+{} ms", t.saturating_sub(r.yielded_at_ms)))
-                        .unwrap_or_else(|| "not held".into());
+                        .map(|t| {
+                            format!(
+                                "; VIP released +{} ms after the yield",
+                                t.saturating_sub(r.yielded_at_ms)
+                            )
+                        })
+                        .unwrap_or_default();
                     format!(
-                        "leadership moved: node {} -> node {} (term {} -> {}); VIP released {rel}, new leader seen +{} ms after the yield{}\n",
+                        "leadership moved: node {} -> node {} (term {} -> {}); new leader seen +{} ms after the yield{vip}{}\n",
                         r.from,
                         r.new_leader,
                         r.term_before,
