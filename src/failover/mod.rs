@@ -11,5 +11,5 @@ pub mod orchestrator;
 pub mod plan;
 pub mod timeline;
 
-pub use orchestrator::{Failover, FailoverError};
+pub use orchestrator::{Failover, FailoverError, FailoverStats};
 pub use plan::{plan, Member, Plan, PlanError};

@@ -24,6 +24,8 @@ use crate::api::types::{FailoverReport, FailoverRequest};
 use crate::vip::controller::VipStats;
 use crate::vip::moves::VipEventKind;
 
+/// Shortest yield (shorter ones could not see an election through).
+pub const MIN_YIELD: Duration = Duration::from_millis(100);
 /// Default length of a yield.
 pub const DEFAULT_YIELD: Duration = Duration::from_secs(5);
 /// How long the VIP controller may take to act on the yield.
@@ -46,6 +48,15 @@ pub enum FailoverError {
     NoNewLeader(Duration, NodeId),
 }
 
+/// Planned failovers this node led, for `/metrics`.
+#[derive(Debug, Default)]
+pub struct FailoverStats {
+    /// Leadership moved.
+    pub completed: std::sync::atomic::AtomicU64,
+    /// Refused or not completed (no release, no new leader, busy, bad target).
+    pub failed: std::sync::atomic::AtomicU64,
+}
+
 /// Runs planned failovers on this node.
 pub struct Failover {
     raft: Raft,
@@ -54,6 +65,7 @@ pub struct Failover {
     vip: Option<Arc<VipStats>>,
     auth: PeerAuth,
     running: tokio::sync::Mutex<()>,
+    pub stats: FailoverStats,
 }
 
 impl Failover {
@@ -69,6 +81,7 @@ impl Failover {
             vip,
             auth,
             running: tokio::sync::Mutex::new(()),
+            stats: FailoverStats::default(),
         }
     }
 
@@ -91,6 +104,19 @@ impl Failover {
 
     /// Move leadership (and with it the VIP) away from this node.
     pub async fn run(&self, req: FailoverRequest) -> Result<FailoverReport, FailoverError> {
+        use std::sync::atomic::Ordering;
+        let res = self.run_once(req).await;
+        match &res {
+            Ok(_) => self.stats.completed.fetch_add(1, Ordering::Relaxed),
+            Err(e) => {
+                tracing::warn!(error = %e, "planned failover did not happen");
+                self.stats.failed.fetch_add(1, Ordering::Relaxed)
+            }
+        };
+        res
+    }
+
+    async fn run_once(&self, req: FailoverRequest) -> Result<FailoverReport, FailoverError> {
         let _running = self.running.try_lock().map_err(|_| FailoverError::Busy)?;
         let me = self.auth.me;
         let m = self.raft.metrics().borrow().clone();
@@ -115,7 +141,8 @@ impl Failover {
             req.yield_ms
                 .map(Duration::from_millis)
                 .unwrap_or(DEFAULT_YIELD),
-        );
+        )
+        .max(MIN_YIELD);
         self.outwait_own_lease(term_before).await;
         let started = Instant::now();
         let mut warnings = Vec::new();
