@@ -5,10 +5,11 @@
 //! leader's thin I/O loop (election holds over the peer network, the VIP controller's
 //! yield, the target's campaign); [`timeline`] turns the nodes' recorded facts and the
 //! drill's probe results into the timeline `--drill` prints, each step against a budget
-//! (pure).
+//! (pure); [`render`] prints it.
 
 pub mod orchestrator;
 pub mod plan;
+pub mod render;
 pub mod timeline;
 
 pub use orchestrator::{Failover, FailoverError, FailoverStats};
