@@ -10,6 +10,7 @@
 //! [`dhcp`] is the DHCP server (leases committed through Raft before they are acknowledged).
 //! [`bootcfg`] is the boot-file namespace and generated boot configs (pure),
 //! [`bootfiles`] serves it from the store, [`tftp`] and [`httpboot`] over the wire.
+//! [`vip`] moves the virtual IP with the leader; [`failover`] moves both on purpose.
 
 pub mod api;
 pub mod bootcfg;
@@ -18,6 +19,7 @@ pub mod cas;
 pub mod ctl;
 pub mod demo_image;
 pub mod dhcp;
+pub mod failover;
 pub mod httpboot;
 pub mod images;
 pub mod local;

@@ -184,6 +184,21 @@ pub fn render(st: &AppState) -> String {
         "VIP claim/release errors.",
         v.errors.load(Ordering::Relaxed),
     );
+    let f = &st.failover.stats;
+    metric(
+        &mut o,
+        "raftboot_failover_completed_total",
+        "counter",
+        "Planned failovers this node led that moved leadership.",
+        f.completed.load(Ordering::Relaxed),
+    );
+    metric(
+        &mut o,
+        "raftboot_failover_failed_total",
+        "counter",
+        "Planned failovers refused or not completed on this node.",
+        f.failed.load(Ordering::Relaxed),
+    );
     let mut nfs: Vec<(&str, &str, u64)> = Vec::new();
     for c in &st.nfs_counters {
         for (i, (name, help, v)) in c.snapshot().into_iter().enumerate() {

@@ -5,7 +5,8 @@
 //! state machine they are applied to ([`state`]), the versioned encoding of log entries and
 //! snapshots ([`codec`]), the sled-backed log store ([`log_store`]) and state-machine store
 //! ([`sm_store`]), and the authenticated peer network that carries Raft RPCs and forwarded
-//! writes between boot servers ([`peer`]).
+//! writes between boot servers ([`peer`]), and the switches a planned failover flips
+//! ([`election_hold`]).
 //!
 //! The state machine never reads a clock, a file or the network: the leader stamps the time
 //! into every [`types::Request`], so every replica computes the same state from the same log.
@@ -17,6 +18,7 @@
 
 pub mod codec;
 pub mod command;
+pub mod election_hold;
 pub mod log_store;
 pub mod mac;
 pub mod peer;

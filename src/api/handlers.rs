@@ -11,7 +11,10 @@ use raftboot_raft::state::{Group, Host, Lease, Pool};
 use raftboot_raft::{Command, Mac, NodeInfo, Response};
 
 use super::error::ApiError;
-use super::types::{AddMember, ApplyHosts, ApplyReport, LeaseRequest, MemberInfo, NodeStatus};
+use super::types::{
+    AddMember, ApplyHosts, ApplyReport, FailoverReport, FailoverRequest, LeaseRequest, MemberInfo,
+    NodeStatus,
+};
 use super::{AppState, Authed};
 
 type St = State<Arc<AppState>>;
@@ -67,8 +70,9 @@ pub fn node_status(st: &AppState) -> NodeStatus {
         replication,
         millis_since_quorum_ack: m.millis_since_quorum_ack,
         vip: st.vip.clone(),
-        vip_holder: (st.vip_stats.held.load(std::sync::atomic::Ordering::Relaxed) == 1)
-            .then_some(m.id),
+        vip_holder: st.vip_stats.is_held().then_some(m.id),
+        vip_events: st.vip_stats.events(),
+        lan: st.lan.clone(),
         snapshots_installed: st
             .shared
             .stats
@@ -232,4 +236,22 @@ pub async fn remove_member(
         .membership(MembershipChange::Remove { id })
         .await?;
     Ok(Json(()))
+}
+
+/// Planned failover, run by the leader (bootctl finds it first).
+pub async fn failover(
+    _: Authed,
+    State(st): St,
+    Json(req): Json<FailoverRequest>,
+) -> Result<Json<FailoverReport>, ApiError> {
+    use crate::failover::{FailoverError, PlanError};
+    st.failover.run(req).await.map(Json).map_err(|e| match e {
+        FailoverError::Plan(PlanError::NotLeader { leader }) => ApiError::Rejected(format!(
+            "this node is not the leader (ask node {})",
+            leader.map(|l| l.to_string()).unwrap_or_else(|| "?".into())
+        )),
+        FailoverError::Plan(p @ PlanError::NoCandidate) => ApiError::Rejected(p.to_string()),
+        FailoverError::Plan(p) => ApiError::Invalid(p.to_string()),
+        other => ApiError::Rejected(other.to_string()),
+    })
 }

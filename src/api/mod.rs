@@ -1,6 +1,7 @@
 //! The admin HTTP API on every node: status, hosts, groups, pools, leases, members, boot
-//! tracking (`/v1/boots`) and `/metrics`. Every `/v1` call needs the admin token
-//! (`Authorization: Bearer ...`); writes made on a follower are forwarded to the leader by the [`crate::writer::Writer`].
+//! tracking (`/v1/boots`), planned failover and `/metrics`. Every `/v1` call needs the admin
+//! token (`Authorization: Bearer ...`); writes made on a follower are forwarded to the leader
+//! by the [`crate::writer::Writer`].
 
 pub mod boots;
 pub mod error;
@@ -47,6 +48,10 @@ pub struct AppState {
     /// TFTP and HTTP boot counters (when those services run).
     pub tftp_stats: Option<Arc<crate::bootfiles::ServeStats>>,
     pub http_stats: Option<Arc<crate::bootfiles::ServeStats>>,
+    /// Planned failover (`POST /v1/failover`, on the leader).
+    pub failover: Arc<crate::failover::Failover>,
+    /// This node's LAN address (`lan` in its config), shown in its status.
+    pub lan: Option<String>,
 }
 
 /// Proof that the request carried the admin token.
@@ -109,6 +114,7 @@ pub fn router(state: Arc<AppState>) -> Router {
             get(handlers::list_leases).post(handlers::allocate_lease),
         )
         .route("/v1/members", post(handlers::add_member))
+        .route("/v1/failover", post(handlers::failover))
         .route("/v1/members/:id", delete(handlers::remove_member))
         .route("/v1/blobs/missing", post(images::missing))
         .route(

@@ -41,6 +41,13 @@ pub struct NodeStatus {
     pub vip: Option<String>,
     /// The node holding the VIP, when a VIP is configured and held.
     pub vip_holder: Option<NodeId>,
+    /// This node's last VIP moves (elections seen, claims, releases, yields), oldest first.
+    #[serde(default)]
+    pub vip_events: Vec<crate::vip::moves::VipEvent>,
+    /// This node's own LAN address (`lan` in its config), e.g. `10.0.0.11/24`: where its
+    /// DHCP answers come from.
+    #[serde(default)]
+    pub lan: Option<String>,
     pub snapshots_installed: u64,
     pub hosts: usize,
     pub leases: usize,
@@ -127,4 +134,44 @@ pub struct NodeBoots {
     pub id: NodeId,
     pub name: String,
     pub boots: Vec<BootView>,
+}
+
+/// `POST /v1/failover` (on the leader): move leadership and the VIP to another boot server.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct FailoverRequest {
+    /// The node that should take over (default: the most caught-up other boot server).
+    #[serde(default)]
+    pub to: Option<NodeId>,
+    /// How long the leader yields at most (default 5000 ms, at most 30000).
+    #[serde(default)]
+    pub yield_ms: Option<u64>,
+}
+
+/// What the old leader did during a planned failover; times are milliseconds since the
+/// Unix epoch on the old leader's clock.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct FailoverReport {
+    /// The old leader.
+    pub from: NodeId,
+    /// The node asked to campaign.
+    pub target: NodeId,
+    /// The operator named the target.
+    pub named: bool,
+    /// Who leads now.
+    pub new_leader: NodeId,
+    pub term_before: u64,
+    pub term_after: u64,
+    /// The old leader stopped heartbeats and campaigning.
+    pub yielded_at_ms: u64,
+    /// Its VIP controller had let go (None: it did not hold the VIP).
+    pub released_at_ms: Option<u64>,
+    /// The target was asked to campaign (None: the request failed; it campaigns on its own
+    /// timer).
+    pub campaign_at_ms: Option<u64>,
+    /// The old leader saw the new leader.
+    pub leader_seen_at_ms: u64,
+    /// Heartbeats and elections were back to normal.
+    pub resumed_at_ms: u64,
+    /// Peers that could not be told to hold or to campaign.
+    pub warnings: Vec<String>,
 }

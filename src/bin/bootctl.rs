@@ -4,9 +4,11 @@ use std::net::Ipv4Addr;
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
-use raftboot::api::types::{AddMember, ApplyHosts, ApplyReport, LeaseRequest};
+use raftboot::api::types::{AddMember, ApplyHosts, ApplyReport, FailoverRequest, LeaseRequest};
 use raftboot::ctl::client::{AdminClient, CtlError};
 use raftboot::ctl::commands::{cluster_status, render_status};
+use raftboot::ctl::drill::DrillOptions;
+use raftboot::failover::timeline::{render as render_timeline, Budgets};
 use raftboot_raft::state::{Group, Host, Lease, Pool};
 use raftboot_raft::{Mac, Response};
 use serde::Serialize;
@@ -37,7 +39,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Cmd {
-    /// Members, roles, leader, term, each node's applied index, lag and state digest, the VIP holder.
+    /// Members, roles, leader, term, each node's applied index, lag and state digest, the VIP
+    /// holder and its last moves.
     Status,
     /// The host table (static MAC -> IP reservations, groups, overrides).
     #[command(subcommand)]
@@ -69,6 +72,36 @@ enum Cmd {
         /// Keep printing new stages as they happen (Ctrl-C to stop).
         #[arg(long)]
         follow: bool,
+    },
+    /// Planned failover: the leader yields so another boot server takes over leadership and
+    /// the VIP. With --drill, then check from this host that DHCP, TFTP and NFS answer from
+    /// the new holder and print the timeline (exit status 7 when a step missed its budget).
+    Failover {
+        /// The node that should take over (default: the most caught-up other boot server).
+        #[arg(long)]
+        to: Option<u64>,
+        /// Probe the services on the VIP afterwards and print the timeline.
+        #[arg(long)]
+        drill: bool,
+        /// Longest the leader yields, in milliseconds.
+        #[arg(long, default_value_t = 5000, value_parser = clap::value_parser!(u64).range(100..=20000))]
+        yield_ms: u64,
+        /// Multiply every step budget of the drill by this factor.
+        #[arg(long, default_value_t = 1.0)]
+        budget_scale: f64,
+        /// Client MAC of the drill's DHCPINFORM (default: a random local one; use a known
+        /// host's MAC when [dhcp] unknown_clients = "ignore").
+        #[arg(long)]
+        mac: Option<Mac>,
+        /// File the drill reads over TFTP from the VIP.
+        #[arg(long, default_value = "pxelinux.cfg/default")]
+        tftp_file: String,
+        #[arg(long, default_value_t = 67)]
+        dhcp_port: u16,
+        #[arg(long, default_value_t = 69)]
+        tftp_port: u16,
+        #[arg(long, default_value_t = 111)]
+        portmap_port: u16,
     },
 }
 
@@ -463,6 +496,73 @@ fn run(cli: &Cli) -> Result<(), CtlError> {
             }
         }
         Cmd::Image(i) => image(cli, i),
+        Cmd::Failover {
+            to,
+            drill,
+            yield_ms,
+            budget_scale,
+            mac,
+            tftp_file,
+            dhcp_port,
+            tftp_port,
+            portmap_port,
+        } => {
+            let c = client(cli)?;
+            let req = FailoverRequest {
+                to: *to,
+                yield_ms: Some(*yield_ms),
+            };
+            if !*drill {
+                let (_, _, r) = raftboot::ctl::drill::failover(&c, &req)?;
+                return print(json, &r, |r| {
+                    let vip = r
+                        .released_at_ms
+                        .map(|t| {
+                            format!(
+                                "; VIP released +{} ms after the yield",
+                                t.saturating_sub(r.yielded_at_ms)
+                            )
+                        })
+                        .unwrap_or_default();
+                    format!(
+                        "leadership moved: node {} -> node {} (term {} -> {}); new leader seen +{} ms after the yield{vip}{}\n",
+                        r.from,
+                        r.new_leader,
+                        r.term_before,
+                        r.term_after,
+                        r.leader_seen_at_ms.saturating_sub(r.yielded_at_ms),
+                        r.warnings.iter().map(|w| format!("\nwarning: {w}")).collect::<String>()
+                    )
+                });
+            }
+            if !(budget_scale.is_finite() && *budget_scale > 0.0) {
+                return Err(CtlError::Invalid(
+                    "--budget-scale must be a positive number".into(),
+                ));
+            }
+            let opts = DrillOptions {
+                budgets: Budgets::default().scaled(*budget_scale),
+                mac: mac.unwrap_or_else(raftboot::ctl::drill::random_mac),
+                tftp_file: tftp_file.clone(),
+                dhcp_port: *dhcp_port,
+                tftp_port: *tftp_port,
+                portmap_port: *portmap_port,
+            };
+            let t = raftboot::ctl::drill::drill(&c, &req, &opts)?;
+            print(json, &t, render_timeline)?;
+            if t.passed {
+                Ok(())
+            } else {
+                let missed: Vec<String> = t
+                    .rows
+                    .iter()
+                    .filter(|r| !r.ok)
+                    .map(|r| r.step.clone())
+                    .chain(t.holder_check.as_ref().err().cloned())
+                    .collect();
+                Err(CtlError::DrillFailed(missed.join(", ")))
+            }
+        }
         Cmd::Members(m) => {
             let c = client(cli)?;
             match m {

@@ -18,6 +18,8 @@ pub enum CtlError {
     Invalid(String),
     #[error("refused by the cluster: {0}")]
     Rejected(String),
+    #[error("failover drill failed: {0}")]
+    DrillFailed(String),
     #[error("{0}")]
     Other(String),
 }
@@ -31,6 +33,7 @@ impl CtlError {
             CtlError::NoLeader(_) => 4,
             CtlError::Unauthorized => 5,
             CtlError::Rejected(_) => 6,
+            CtlError::DrillFailed(_) => 7,
             CtlError::Other(_) => 1,
         }
     }

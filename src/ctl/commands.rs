@@ -7,6 +7,8 @@ use serde::{Deserialize, Serialize};
 
 use super::client::{AdminClient, CtlError};
 use crate::api::types::NodeStatus;
+use crate::failover::timeline::utc;
+use crate::vip::moves::{VipEvent, VipEventKind};
 
 /// One node's entry in `bootctl status`: its own report, or why it could not be read.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -89,6 +91,20 @@ pub fn cluster_status(c: &AdminClient) -> Result<ClusterStatus, CtlError> {
     })
 }
 
+/// The newest `n` VIP events across all nodes (elections seen, claims, releases, failed
+/// claims, yields), oldest first.
+pub fn last_moves(s: &ClusterStatus, n: usize) -> Vec<(u64, VipEvent)> {
+    let mut all: Vec<(u64, VipEvent)> = s
+        .nodes
+        .iter()
+        .filter_map(|node| node.status.as_ref().map(|st| (node.id, st)))
+        .flat_map(|(id, st)| st.vip_events.iter().map(move |e| (id, e.clone())))
+        .collect();
+    all.sort_by_key(|(id, e)| (e.at_ms, *id));
+    let skip = all.len().saturating_sub(n);
+    all.split_off(skip)
+}
+
 /// The table `bootctl status` prints.
 pub fn render_status(s: &ClusterStatus) -> String {
     let mut o = String::new();
@@ -115,6 +131,26 @@ pub fn render_status(s: &ClusterStatus) -> String {
         (Some(v), None) => format!("{v} not held"),
     };
     let _ = writeln!(o, "vip     {vip}");
+    let moves = last_moves(s, 8);
+    if !moves.is_empty() {
+        let _ = writeln!(o, "last VIP moves (newest last):");
+        for (id, e) in moves {
+            let why = match &e.kind {
+                VipEventKind::Released { reason } => reason.clone(),
+                VipEventKind::ClaimFailed { error } => error.clone(),
+                _ => String::new(),
+            };
+            let _ = writeln!(
+                o,
+                "  {}  node {:<3} {:<13} term {:<5} {}",
+                utc(e.at_ms),
+                id,
+                e.name(),
+                e.term,
+                why
+            );
+        }
+    }
     let _ = writeln!(
         o,
         "{:<4} {:<10} {:<8} {:<10} {:>8} {:>6}  {:<16} ADMIN",

@@ -10,9 +10,10 @@
 //! unicast or broadcast). [`settings`] resolves the node configuration; [`stats`] holds the
 //! counters `/metrics` renders.
 //!
-//! Only the node the [`handler::AnswerGate`] names answers (the Raft leader that has
-//! applied its own term's first entry; the VIP holder once the VIP controller exists);
-//! the others decode, count, and drop.
+//! Only the node the [`handler::AnswerGate`] names answers: with a VIP, the node whose VIP
+//! controller holds it ([`vip_gate`]); without one (the loopback demo), the Raft leader
+//! ([`leader_gate`]); either only after it applied its own term's first entry. The others
+//! decode, count, and drop.
 //!
 //! Wiring: `DhcpServer::new(DhcpSettings::from_config(&cfg)?, Arc::new(RaftBackend::new(
 //! shared, writer)), leader_gate(raft), stats).serve(cancel)`.
@@ -37,7 +38,7 @@ pub use error::{DhcpError, ParseError};
 pub use handler::{AnswerGate, Handler, Outbound};
 pub use reply::{Reply, ReplyKind};
 pub use request::DhcpRequest;
-pub use server::{leader_gate, DhcpServer};
+pub use server::{leader_gate, vip_gate, DhcpServer};
 pub use settings::DhcpSettings;
 pub use stats::DhcpStats;
 

@@ -37,6 +37,23 @@ pub fn leader_gate(raft: Raft) -> AnswerGate {
     })
 }
 
+/// The answer gate of a node with a VIP: only the node whose VIP controller currently
+/// holds the VIP answers (the controller clears its flag before it removes the address, so a
+/// yielding or cut-off leader falls silent first), and only once it has applied an entry of
+/// its own term (a complete lease table).
+pub fn vip_gate(raft: Raft, vip: Arc<crate::vip::controller::VipStats>) -> AnswerGate {
+    Arc::new(move || {
+        if !vip.is_held() {
+            return false;
+        }
+        let m = raft.metrics();
+        let m = m.borrow();
+        m.current_leader == Some(m.id)
+            && m.last_applied
+                .is_some_and(|l| l.leader_id.term == m.current_term)
+    })
+}
+
 /// One node's DHCP server.
 pub struct DhcpServer {
     handler: Arc<Handler>,

@@ -23,7 +23,7 @@ use raftboot_raft::{NodeId, NodeInfo, Raft, SharedState, SledLogStore, SledState
 use tokio_util::sync::CancellationToken;
 
 use crate::api::{self, AppState};
-use crate::dhcp::{leader_gate, DhcpServer, DhcpSettings, DhcpStats, RaftBackend};
+use crate::dhcp::{leader_gate, vip_gate, DhcpServer, DhcpSettings, DhcpStats, RaftBackend};
 use crate::writer::Writer;
 
 /// How long shutdown may take before the process exits anyway.
@@ -103,6 +103,9 @@ pub async fn run(cfg: NodeConfig, shutdown: CancellationToken) -> anyhow::Result
     .context("starting Raft")?;
 
     let peer_stats = Arc::new(PeerStats::default());
+    let election_hold = Arc::new(raftboot_raft::election_hold::ElectionHold::new(
+        raft.clone(),
+    ));
     let peer_listener = tokio::net::TcpListener::bind(me.peer_addr)
         .await
         .with_context(|| format!("binding the peer port {}", me.peer_addr))?;
@@ -134,6 +137,7 @@ pub async fn run(cfg: NodeConfig, shutdown: CancellationToken) -> anyhow::Result
         check: peer_check(&cfg, raft.clone()),
         stats: peer_stats.clone(),
         blobs,
+        hold: election_hold.clone(),
     });
     let peer_task = tokio::spawn(server.serve(peer_listener, peer_stop.clone()));
 
@@ -250,12 +254,13 @@ pub async fn run(cfg: NodeConfig, shutdown: CancellationToken) -> anyhow::Result
     let dhcp = if me.is_voter() && me.services.dhcp_port != 0 {
         let settings = DhcpSettings::from_config(&cfg).context("DHCP settings")?;
         let backend = Arc::new(RaftBackend::new(shared.clone(), writer.clone()));
-        let server = DhcpServer::new(
-            settings,
-            backend,
-            leader_gate(raft.clone()),
-            Arc::new(DhcpStats::default()),
-        );
+        // With a VIP, DHCP follows the VIP controller; without (loopback), the leader.
+        let gate = if vip_task.is_some() {
+            vip_gate(raft.clone(), vip_stats.clone())
+        } else {
+            leader_gate(raft.clone())
+        };
+        let server = DhcpServer::new(settings, backend, gate, Arc::new(DhcpStats::default()));
         let sock = server.bind().context("starting the DHCP server")?;
         Some((server, sock))
     } else {
@@ -284,6 +289,13 @@ pub async fn run(cfg: NodeConfig, shutdown: CancellationToken) -> anyhow::Result
         boots: boot_services.as_ref().map(|b| b.files.tracker().clone()),
         tftp_stats: boot_services.as_ref().and_then(|b| b.tftp_stats.clone()),
         http_stats: boot_services.as_ref().and_then(|b| b.http_stats.clone()),
+        failover: Arc::new(crate::failover::Failover::new(
+            raft.clone(),
+            election_hold,
+            vip_task.is_some().then(|| vip_stats.clone()),
+            auth.clone(),
+        )),
+        lan: me.lan.map(|(ip, prefix)| format!("{ip}/{prefix}")),
     });
     let stop = admin_stop.clone();
     let admin_task = tokio::spawn(async move {

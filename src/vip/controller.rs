@@ -1,26 +1,88 @@
 //! The VIP controller loop: feeds the hold rule from openraft's metrics watch and its own
 //! timer (a quarter of the hold window), so a leader that stops hearing from a quorum, or
-//! whose Raft core stops reporting, releases the VIP before a rival can be elected.
+//! whose Raft core stops reporting, releases the VIP before a rival can be elected. A
+//! planned failover sets [`VipStats::set_yielding`], which wakes the loop and makes it let
+//! go at once. Every claim, release and observed election is recorded with its term and
+//! time in the node's [`MoveLog`].
 
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use raftboot_raft::peer::wall_clock_ms;
 use raftboot_raft::Raft;
+use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use super::backend::VipBackend;
-use super::decision::{decide, Action, LeaderView};
+use super::decision::{decide, refusal, Action, LeaderView};
+use super::moves::{MoveLog, VipEvent, VipEventKind};
 
-/// Claim/release counters and the current holding state, for metrics and status.
+/// Claim/release counters, the current holding state and the move log, shared with the
+/// admin API, the DHCP answer gate and the failover orchestration.
 #[derive(Debug, Default)]
 pub struct VipStats {
     pub claims: AtomicU64,
     pub releases: AtomicU64,
     pub errors: AtomicU64,
+    /// 1 while this node holds the VIP. Cleared *before* the address is removed, set only
+    /// after it was added.
     pub held: AtomicU64,
     /// The Raft term of the last claim.
     pub last_claim_term: AtomicU64,
+    yielding: AtomicBool,
+    /// The controller has evaluated the rule with `yielding` set (and released if it held).
+    yield_acked: AtomicBool,
+    wake: Notify,
+    log: Mutex<MoveLog>,
+}
+
+impl VipStats {
+    /// True while this node holds the VIP.
+    pub fn is_held(&self) -> bool {
+        self.held.load(Ordering::SeqCst) == 1
+    }
+
+    /// Start or end a planned yield; wakes the controller so it acts at once.
+    pub fn set_yielding(&self, yielding: bool, term: u64) {
+        self.yield_acked.store(false, Ordering::SeqCst);
+        self.yielding.store(yielding, Ordering::SeqCst);
+        self.record(
+            term,
+            if yielding {
+                VipEventKind::Yielded
+            } else {
+                VipEventKind::Resumed
+            },
+        );
+        self.wake.notify_one();
+    }
+
+    pub fn is_yielding(&self) -> bool {
+        self.yielding.load(Ordering::SeqCst)
+    }
+
+    /// True once the controller has acted on a yield: no claim is in flight and the VIP is
+    /// not (or no longer) held here.
+    pub fn yield_acked(&self) -> bool {
+        self.yield_acked.load(Ordering::SeqCst)
+    }
+
+    /// Append an event stamped with the wall clock now.
+    pub fn record(&self, term: u64, kind: VipEventKind) {
+        if let Ok(mut log) = self.log.lock() {
+            log.push(VipEvent {
+                at_ms: wall_clock_ms(),
+                term,
+                kind,
+            });
+        }
+    }
+
+    /// The kept events, oldest first.
+    pub fn events(&self) -> Vec<VipEvent> {
+        self.log.lock().map(|l| l.events()).unwrap_or_default()
+    }
 }
 
 /// Drives a backend from Raft's view of leadership.
@@ -32,35 +94,45 @@ pub struct VipController<B: VipBackend> {
 }
 
 impl<B: VipBackend> VipController<B> {
-    fn apply(&mut self, action: Action, term: u64, holds: &mut bool) {
+    fn apply(&mut self, action: Action, term: u64, reason: &str, holds: &mut bool) {
         match action {
             Action::Claim => match self.backend.claim() {
                 Ok(()) => {
                     *holds = true;
+                    self.stats.held.store(1, Ordering::SeqCst);
                     self.stats.claims.fetch_add(1, Ordering::Relaxed);
                     self.stats.last_claim_term.store(term, Ordering::Relaxed);
+                    self.stats.record(term, VipEventKind::Claimed);
                     tracing::info!(term, "VIP claimed");
                 }
                 Err(e) => {
                     self.stats.errors.fetch_add(1, Ordering::Relaxed);
+                    self.stats
+                        .record(term, VipEventKind::ClaimFailed { error: e.clone() });
                     tracing::error!(term, error = %e, "VIP claim failed");
                 }
             },
             Action::Release => {
                 // Released even if the backend reports an error: the rule says we must not
-                // believe we hold it.
+                // believe we hold it. DHCP stops answering before the address goes.
                 *holds = false;
+                self.stats.held.store(0, Ordering::SeqCst);
                 self.stats.releases.fetch_add(1, Ordering::Relaxed);
                 if let Err(e) = self.backend.release() {
                     self.stats.errors.fetch_add(1, Ordering::Relaxed);
-                    tracing::error!(term, error = %e, "VIP release failed");
+                    tracing::error!(term, reason, error = %e, "VIP release failed");
                 } else {
-                    tracing::info!(term, "VIP released");
+                    tracing::info!(term, reason, "VIP released");
                 }
+                self.stats.record(
+                    term,
+                    VipEventKind::Released {
+                        reason: reason.to_string(),
+                    },
+                );
             }
             Action::Keep => {}
         }
-        self.stats.held.store(u64::from(*holds), Ordering::Relaxed);
     }
 
     /// Run until cancelled; releases the VIP on the way out.
@@ -68,15 +140,26 @@ impl<B: VipBackend> VipController<B> {
         let mut rx = self.raft.metrics();
         let tick = self.hold / 4;
         let mut holds = false;
+        let mut elected_term = None;
         let mut last = (rx.borrow().clone(), Instant::now());
         loop {
+            let is_leader = last.0.current_leader == Some(last.0.id);
+            let term = last.0.current_term;
+            if is_leader && elected_term != Some(term) {
+                elected_term = Some(term);
+                self.stats.record(term, VipEventKind::Elected);
+            }
             let view = LeaderView {
-                is_leader: last.0.current_leader == Some(last.0.id),
+                is_leader,
                 quorum_ack_ms: last.0.millis_since_quorum_ack,
                 report_age: last.1.elapsed(),
+                yielding: self.stats.is_yielding(),
             };
-            let term = last.0.current_term;
-            self.apply(decide(&view, self.hold, holds), term, &mut holds);
+            let reason = refusal(&view, self.hold).unwrap_or("");
+            self.apply(decide(&view, self.hold, holds), term, reason, &mut holds);
+            if view.yielding {
+                self.stats.yield_acked.store(true, Ordering::SeqCst);
+            }
             tokio::select! {
                 _ = cancel.cancelled() => break,
                 changed = rx.changed() => {
@@ -85,11 +168,12 @@ impl<B: VipBackend> VipController<B> {
                     }
                     last = (rx.borrow().clone(), Instant::now());
                 }
+                _ = self.stats.wake.notified() => {}
                 _ = tokio::time::sleep(tick) => {}
             }
         }
         if holds {
-            self.apply(Action::Release, last.0.current_term, &mut holds);
+            self.apply(Action::Release, last.0.current_term, "shutdown", &mut holds);
         }
     }
 }

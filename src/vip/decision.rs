@@ -1,4 +1,5 @@
-//! The VIP hold rule as a pure function of what Raft last reported and how long ago.
+//! The VIP hold rule as a pure function of what Raft last reported and how long ago, and
+//! whether this leader is yielding for a planned failover.
 
 use std::time::Duration;
 
@@ -11,6 +12,9 @@ pub struct LeaderView {
     pub quorum_ack_ms: Option<u64>,
     /// Time since the report arrived.
     pub report_age: Duration,
+    /// This leader is yielding for a planned failover (`bootctl failover`): it must let go
+    /// at once, whatever its quorum says.
+    pub yielding: bool,
 }
 
 /// What the controller should do next.
@@ -24,12 +28,21 @@ pub enum Action {
 /// True when this node may hold the VIP: leader, and the quorum acknowledgement (aged by the
 /// report's age) is younger than `hold`.
 pub fn may_hold(v: &LeaderView, hold: Duration) -> bool {
+    refusal(v, hold).is_none()
+}
+
+/// Why this node may not hold the VIP (`None`: it may): `not_leader`, `yielding` or
+/// `quorum_stale`. Logged and recorded with every release.
+pub fn refusal(v: &LeaderView, hold: Duration) -> Option<&'static str> {
     if !v.is_leader {
-        return false;
+        return Some("not_leader");
+    }
+    if v.yielding {
+        return Some("yielding");
     }
     match v.quorum_ack_ms {
-        Some(ms) => Duration::from_millis(ms).saturating_add(v.report_age) < hold,
-        None => false,
+        Some(ms) if Duration::from_millis(ms).saturating_add(v.report_age) < hold => None,
+        _ => Some("quorum_stale"),
     }
 }
 
@@ -60,7 +73,22 @@ mod tests {
             is_leader,
             quorum_ack_ms: ack,
             report_age: Duration::from_millis(age_ms),
+            yielding: false,
         }
+    }
+
+    #[test]
+    fn a_yielding_leader_releases_even_with_a_fresh_quorum() {
+        let y = LeaderView {
+            yielding: true,
+            ..v(true, Some(0), 0)
+        };
+        assert_eq!(decide(&y, HOLD, true), Action::Release);
+        assert_eq!(decide(&y, HOLD, false), Action::Keep);
+        assert_eq!(refusal(&y, HOLD), Some("yielding"));
+        assert_eq!(refusal(&v(false, Some(0), 0), HOLD), Some("not_leader"));
+        assert_eq!(refusal(&v(true, Some(500), 0), HOLD), Some("quorum_stale"));
+        assert_eq!(refusal(&v(true, Some(5), 0), HOLD), None);
     }
 
     #[test]
@@ -88,10 +116,11 @@ mod tests {
         /// Whenever the node may hold, the quorum was heard within the hold window, so no
         /// rival can have been elected yet (hold < election_timeout_min).
         #[test]
-        fn holding_implies_recent_quorum(leader: bool, ack in proptest::option::of(0u64..2000), age in 0u64..2000) {
-            let view = v(leader, ack, age);
+        fn holding_implies_recent_quorum(leader: bool, yielding: bool, ack in proptest::option::of(0u64..2000), age in 0u64..2000) {
+            let view = LeaderView { yielding, ..v(leader, ack, age) };
             if may_hold(&view, HOLD) {
                 prop_assert!(leader);
+                prop_assert!(!yielding);
                 prop_assert!(ack.unwrap_or(u64::MAX) + age < 300);
             }
         }

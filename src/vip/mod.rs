@@ -8,11 +8,13 @@
 //! [`decision`] is the pure rule; [`backend`] is what claiming and releasing do (a recording
 //! fake for tests; [`linux`] puts the VIP on a macvlan inside [`netns`], a network
 //! namespace only this process holds);
-//! [`controller`] is the thin loop that feeds the rule from the metrics watch.
+//! [`controller`] is the thin loop that feeds the rule from the metrics watch, and records
+//! every claim, release and observed election in a [`moves::MoveLog`].
 
 pub mod backend;
 pub mod controller;
 pub mod decision;
 pub mod garp;
 pub mod linux;
+pub mod moves;
 pub mod netns;

@@ -6,6 +6,8 @@
 //! checks the dialer is a member and, off loopback, connects from that member's address).
 //! After the handshake, length-prefixed frames ([`frame`]) carry [`PeerRequest`]s and
 //! [`PeerResponse`]s; Raft RPCs whose sender differs from the authenticated node are refused.
+//! A planned failover uses three control requests (Hold, Campaign, Resume), accepted only
+//! from the node this one follows (Resume from any member: it only restores the defaults).
 
 pub mod auth;
 pub mod client;
@@ -45,6 +47,15 @@ pub enum PeerRequest {
         offset: u64,
         len: u32,
     },
+    /// Planned failover, from the leader: pause campaigning (and heartbeats) for a while.
+    Hold {
+        hold: crate::election_hold::Hold,
+        for_ms: u64,
+    },
+    /// Planned failover, from the leader: campaign now (the chosen target).
+    Campaign,
+    /// End a hold now (the failover is over).
+    Resume,
 }
 
 /// Largest blob read one FetchBlob may ask for.
@@ -92,6 +103,8 @@ pub enum PeerResponse {
     Blob(Result<Vec<u8>, String>),
     /// The request was refused (e.g. a Raft RPC naming another sender).
     Refused(String),
+    /// Outcome of a Hold, Campaign or Resume.
+    Control(Result<(), String>),
 }
 
 /// Peer-network counters, exported as Prometheus metrics by bootd.

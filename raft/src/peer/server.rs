@@ -15,6 +15,7 @@ use super::{
     wall_clock_ms, BlobSource, MembershipChange, PeerAuth, PeerError, PeerRequest, PeerResponse,
     PeerStats, WriteRejection,
 };
+use crate::election_hold::ElectionHold;
 use crate::types::{NodeId, Raft, Request};
 
 /// Decides whether a node id may connect from an address.
@@ -28,6 +29,8 @@ pub struct PeerServer {
     pub stats: Arc<PeerStats>,
     /// The node's blob store (none on a witness).
     pub blobs: Option<Arc<dyn BlobSource>>,
+    /// This node's campaign/heartbeat switches (planned failover).
+    pub hold: Arc<ElectionHold>,
 }
 
 impl PeerServer {
@@ -175,6 +178,44 @@ impl PeerServer {
                 node: self.auth.me,
                 initialized: self.raft.is_initialized().await.unwrap_or(false),
             },
+            PeerRequest::Hold { hold, for_ms } => {
+                PeerResponse::Control(self.check_leader(peer, "hold").map(|()| {
+                    self.hold
+                        .hold(hold, std::time::Duration::from_millis(for_ms));
+                }))
+            }
+            PeerRequest::Campaign => {
+                let res = match self.check_leader(peer, "campaign") {
+                    Ok(()) => {
+                        tracing::info!(peer, "campaigning at the leader's request");
+                        self.raft.trigger().elect().await.map_err(|e| e.to_string())
+                    }
+                    Err(e) => Err(e),
+                };
+                PeerResponse::Control(res)
+            }
+            PeerRequest::Resume => {
+                self.hold.resume();
+                PeerResponse::Control(Ok(()))
+            }
+        }
+    }
+
+    /// Failover control is taken only from the leader this node currently follows.
+    fn check_leader(&self, peer: NodeId, what: &str) -> Result<(), String> {
+        let leader = self.raft.metrics().borrow().current_leader;
+        if leader == Some(peer) {
+            Ok(())
+        } else {
+            tracing::warn!(
+                peer,
+                ?leader,
+                what,
+                "failover control from a non-leader; refused"
+            );
+            Err(format!(
+                "{what} from node {peer} refused: this node follows {leader:?}"
+            ))
         }
     }
 }
