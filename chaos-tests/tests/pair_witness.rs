@@ -11,6 +11,7 @@ use chaos_tests::bootsim::BootSim;
 use chaos_tests::cluster::{Cluster, Spec};
 use chaos_tests::lan::Lan;
 use chaos_tests::wait;
+use raftboot::api::images::ImageView;
 
 const T: Duration = Duration::from_secs(30);
 const MAC: &str = "52:54:00:77:00:01";
@@ -98,6 +99,25 @@ fn losing_either_boot_server_leaves_a_leader_a_vip_and_working_boots() {
         ],
     );
     c.wait_converged(&[1, 2, 3], T).unwrap();
+    // Both boot servers must hold every blob before one of them is lost.
+    for name in ["demo", "bootloaders"] {
+        wait::until(
+            &format!("image {name} ready on both boot servers"),
+            T,
+            || {
+                let client = c.client_unchecked(c.wait_leader(T).map_err(|e| e.to_string())?);
+                let views: Vec<ImageView> = c
+                    .api(move || client.get("/v1/images"))
+                    .map_err(|e| e.to_string())?
+                    .map_err(|e| e.to_string())?;
+                match views.iter().find(|v| v.image.name == name) {
+                    Some(v) if v.ready >= 2 => Ok(()),
+                    other => Err(format!("{other:?}")),
+                }
+            },
+        )
+        .unwrap();
+    }
     let t = wait::until("a boot through the first leader", T, || boot(&c)).unwrap();
     println!("leader {first}:\n{t}");
 
