@@ -13,6 +13,7 @@ use tracing::Instrument;
 
 use super::addressing::{destination, Destination};
 use super::backend::LeaseBackend;
+use super::offers::OfferBook;
 use super::policy::{declined_mac, Plan, Policy};
 use super::reply::ReplyKind;
 use super::request::DhcpRequest;
@@ -41,6 +42,8 @@ pub struct Handler {
     pub backend: Arc<dyn LeaseBackend>,
     pub gate: AnswerGate,
     pub stats: Arc<DhcpStats>,
+    /// Addresses offered and not yet requested (in memory, this node only).
+    pub offers: Arc<OfferBook>,
 }
 
 impl Handler {
@@ -73,10 +76,32 @@ impl Handler {
 
     async fn respond(&self, req: &DhcpRequest, source: SocketAddrV4) -> Option<Outbound> {
         let policy = Policy::new(&self.settings);
-        let view = self
-            .backend
-            .view(&self.settings, req.mac, Policy::address_of(req));
+        let asked = Policy::address_of(req);
+        let mut view = self.backend.view(&self.settings, req.mac, asked);
+        if view.address_taken_by.is_none() {
+            // An address offered to another client is taken too.
+            view.address_taken_by =
+                asked.and_then(|ip| self.offers.held_by_other(ip, req.mac, view.now_ms));
+        }
         let plan = match policy.decide(req, &view) {
+            Plan::Reserve { requested } => {
+                let ip = self.offers.reserve(
+                    req.mac,
+                    requested,
+                    view.now_ms,
+                    |preferred, skip, reserved| {
+                        self.backend.pick_address(
+                            &self.settings,
+                            req.mac,
+                            view.now_ms,
+                            preferred,
+                            skip,
+                            reserved,
+                        )
+                    },
+                );
+                policy.offer(req, &view, ip)
+            }
             Plan::Allocate { requested, then } => {
                 let cmd = Command::AllocateLease {
                     mac: req.mac,
@@ -85,6 +110,8 @@ impl Handler {
                     lease_secs: self.settings.lease_secs,
                 };
                 let outcome = self.commit(cmd).await?;
+                // The client's REQUEST is answered: its offer is no longer held.
+                self.offers.forget(req.mac);
                 policy.after_commit(req, &view, then, requested, &outcome)
             }
             other => other,
@@ -97,6 +124,7 @@ impl Handler {
                 return None;
             }
             Plan::Release { ip } => {
+                self.offers.forget(req.mac);
                 let out = self
                     .commit(Command::ReleaseLease { mac: req.mac, ip })
                     .await;
@@ -107,10 +135,11 @@ impl Handler {
                 return None;
             }
             Plan::Decline { ip, holds_it } => {
+                self.offers.forget(req.mac);
                 self.decline(req, ip, holds_it).await;
                 return None;
             }
-            Plan::Allocate { .. } => {
+            Plan::Allocate { .. } | Plan::Reserve { .. } => {
                 self.stats.count_drop("other");
                 return None;
             }

@@ -5,8 +5,9 @@
 //! gate, view, policy, commit, encode, address) -> [`request`] (strict decoding with
 //! [`raw_options`] in front of dhcproto) -> [`policy`] (pure decisions over a
 //! [`view::ClientView`] of the replicated state, with [`boot`] choosing PXE boot files)
-//! -> a lease commit through [`backend::LeaseBackend`] (the Raft [`crate::writer::Writer`])
-//! *before* the reply -> [`reply`] (encoding) and [`addressing`] (RFC 2131 4.1: relay,
+//! -> for an OFFER an in-memory reservation ([`offers`]); for an ACK a lease commit through
+//! [`backend::LeaseBackend`] (the Raft [`crate::writer::Writer`] behind a
+//! [`crate::batch_writer::BatchWriter`]) *before* the reply -> [`reply`] (encoding) and [`addressing`] (RFC 2131 4.1: relay,
 //! unicast or broadcast). [`settings`] resolves the node configuration; [`stats`] holds the
 //! counters `/metrics` renders.
 //!
@@ -23,6 +24,7 @@ pub mod boot;
 pub mod client;
 pub mod error;
 pub mod handler;
+pub mod offers;
 pub mod policy;
 pub mod raw_options;
 pub mod reply;

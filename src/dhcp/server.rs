@@ -57,6 +57,7 @@ impl DhcpServer {
                 backend,
                 gate,
                 stats,
+                offers: Arc::default(),
             }),
         }
     }

@@ -43,7 +43,9 @@ impl State {
         Response::Ok
     }
 
-    fn address_free(&self, ip: Ipv4Addr, mac: Mac, now: u64) -> bool {
+    /// True when `ip` may be leased to `mac` at `now`: no live lease of another MAC, not
+    /// another host's fixed address.
+    pub fn address_free(&self, ip: Ipv4Addr, mac: Mac, now: u64) -> bool {
         let leased_to_other = self
             .leases
             .get(&ip)
@@ -118,25 +120,23 @@ impl State {
         self.occupied.first_free(start, end)
     }
 
-    /// The lowest address of `start..=end` with no lease record and no host on it that
-    /// `skip` does not exclude; at most `tries` candidates are looked at.
-    pub fn lowest_unused_where(
+    /// The lowest address of `start..=end` with no lease record, no host on it and not
+    /// marked in `also_used` (e.g. the answering node's reserved offers).
+    pub fn lowest_unused_besides(
         &self,
         start: Ipv4Addr,
         end: Ipv4Addr,
-        tries: usize,
-        mut skip: impl FnMut(Ipv4Addr) -> bool,
+        also_used: &super::Occupancy,
     ) -> Option<Ipv4Addr> {
         let mut from = start;
-        for _ in 0..tries {
-            let ip = self.occupied.first_free(from, end)?;
-            if !skip(ip) {
-                return Some(ip);
+        // Each round skips at least one address, and a run of 64 per word lookup.
+        for _ in 0..=MAX_POOL_SIZE {
+            let a = self.occupied.first_free(from, end)?;
+            let b = also_used.first_free(a, end)?;
+            if a == b {
+                return Some(a);
             }
-            from = Ipv4Addr::from(u32::from(ip).checked_add(1)?);
-            if u32::from(from) > u32::from(end) {
-                return None;
-            }
+            from = b;
         }
         None
     }

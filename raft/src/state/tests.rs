@@ -135,7 +135,10 @@ fn check_invariants(s: &State, _now: u64) {
     assert_eq!(by_mac, s.lease_by_mac);
     let mut rebuilt = s.clone();
     rebuilt.reindex();
-    assert_eq!(rebuilt.fixed_ips, s.fixed_ips, "fixed-address index drifted");
+    assert_eq!(
+        rebuilt.fixed_ips, s.fixed_ips,
+        "fixed-address index drifted"
+    );
     assert_eq!(rebuilt.occupied, s.occupied, "occupancy index drifted");
 }
 
@@ -281,6 +284,8 @@ fn batch_applies_each_command_in_order() {
     assert_eq!(got, Response::Batch(want));
     assert_eq!(batched.digest(), one_by_one.digest());
     assert!(matches!(&got, Response::Batch(r) if matches!(&r[3], Response::Rejected(_))));
-    assert!(matches!(&got, Response::Batch(r) if matches!(&r[6], Response::Lease(l) if l.ip == Ipv4Addr::new(10, 0, 0, 10))));
+    assert!(
+        matches!(&got, Response::Batch(r) if matches!(&r[6], Response::Lease(l) if l.ip == Ipv4Addr::new(10, 0, 0, 10)))
+    );
     check_invariants(&batched, 5);
 }
