@@ -26,6 +26,7 @@ pub mod error;
 pub mod handler;
 pub mod offers;
 pub mod policy;
+pub mod proxy;
 pub mod raw_options;
 pub mod reply;
 pub mod request;
@@ -39,7 +40,7 @@ pub use error::{DhcpError, ParseError};
 pub use handler::{AnswerGate, Handler, Outbound};
 pub use reply::{Reply, ReplyKind};
 pub use request::DhcpRequest;
-pub use server::{leader_gate, DhcpServer};
+pub use server::{leader_gate, DhcpServer, DhcpSockets};
 pub use settings::DhcpSettings;
 pub use stats::DhcpStats;
 

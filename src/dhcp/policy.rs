@@ -79,6 +79,11 @@ impl<'a> Policy<'a> {
         Policy { s: settings }
     }
 
+    /// The settings this policy answers with.
+    pub fn settings(&self) -> &'a DhcpSettings {
+        self.s
+    }
+
     /// The address a request is about: option 50, else `ciaddr`.
     pub fn address_of(req: &DhcpRequest) -> Option<Ipv4Addr> {
         req.requested
