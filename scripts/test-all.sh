@@ -12,10 +12,11 @@ export RAFTBOOT_BIN_DIR="$CARGO_TARGET_DIR/debug"
 
 # Debian packages the suites use: iproute2 and util-linux (namespaces, nsenter), busybox
 # (demo image), libnfs-utils (NFS client), debootstrap (minbase image), real DHCP clients
-# (isc-dhcp-client: dhclient; udhcpc; kea-admin: ISC perfdhcp), real TFTP clients
+# (isc-dhcp-client: dhclient; udhcpc; kea-admin: ISC perfdhcp; kea-dhcp4-server: the address
+# server beside proxyDHCP), real TFTP clients
 # (tftp-hpa, curl, atftp), PXE loaders (pxelinux, syslinux-common) and a real PXE firmware
 # (QEMU with its iPXE ROMs).
-APT_PACKAGES=(iproute2 util-linux busybox libnfs-utils debootstrap isc-dhcp-client udhcpc kea-admin
+APT_PACKAGES=(iproute2 util-linux busybox libnfs-utils debootstrap isc-dhcp-client udhcpc kea-admin kea-dhcp4-server
   tftp-hpa curl atftp pxelinux syslinux-common qemu-system-x86 ipxe-qemu)
 need=()
 for p in "${APT_PACKAGES[@]}"; do

@@ -133,7 +133,10 @@ fn dhcp_unknown_key_names_line_and_key() {
 #[test]
 fn dhcp_proxy_mode_is_validated() {
     let c = Cluster::new("trio.toml");
-    assert_eq!(c.parse(Some(1)).unwrap().dhcp.mode, cluster_config::DhcpMode::Server);
+    assert_eq!(
+        c.parse(Some(1)).unwrap().dhcp.mode,
+        cluster_config::DhcpMode::Server
+    );
     let text = c
         .text
         .replace("# mode = \"proxy\"", "mode = \"proxy\"")

@@ -31,14 +31,24 @@ fn dropped(f: &Fixture, reason: &str) -> u64 {
 }
 
 fn assert_boot_only(r: &Reply) {
-    assert_eq!(r.yiaddr, Ipv4Addr::UNSPECIFIED, "a proxy never hands out an address");
+    assert_eq!(
+        r.yiaddr,
+        Ipv4Addr::UNSPECIFIED,
+        "a proxy never hands out an address"
+    );
     assert_eq!((r.siaddr, r.server_id), (SERVER, SERVER));
     assert_eq!(r.vendor_class.as_deref(), Some("PXEClient"));
     assert!(r.pxe_discovery_control);
     assert!(!r.ipxe_no_proxydhcp);
     assert_eq!(r.tftp_server.as_deref(), Some("10.9.0.10"));
     assert_eq!(
-        (r.lease_secs, r.subnet_mask, r.router, r.dns.len(), r.domain.as_deref()),
+        (
+            r.lease_secs,
+            r.subnet_mask,
+            r.router,
+            r.dns.len(),
+            r.domain.as_deref()
+        ),
         (None, None, None, 0, None)
     );
 }
