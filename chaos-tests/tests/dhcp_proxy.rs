@@ -249,3 +249,141 @@ fn pxe_client_combines_kea_address_with_raftboot_proxy_boot_options() {
     assert_eq!(commits, "0", "{m}");
     assert!(c.state(leader).unwrap().leases.is_empty());
 }
+
+/// The console text without ANSI escape sequences.
+fn strip_escapes(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c != '\u{1b}' {
+            out.push(c);
+            continue;
+        }
+        if chars.peek() == Some(&'[') {
+            chars.next();
+            for c in chars.by_ref() {
+                if c.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The real check: QEMU's stock iPXE ROM (BIOS, TCG) on a tap in the lab gets its address
+/// from Kea and its next-server and boot file (the iPXE script) from raftboot's proxy, and
+/// goes to fetch that file from the proxy. The boot itself stops there (no loader image in
+/// this cluster); the full boot chain is tested elsewhere.
+#[test]
+fn qemu_ipxe_takes_the_address_from_kea_and_the_boot_file_from_the_proxy() {
+    let have = |bin: &str, arg: &str| std::process::Command::new(bin).arg(arg).output().is_ok();
+    if !have("kea-dhcp4", "-v") || !have("qemu-system-x86_64", "--version") {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "kea-dhcp4 or qemu-system-x86_64 missing (kea-dhcp4-server, qemu-system-x86 ipxe-qemu)"
+        );
+        eprintln!("skipping: kea-dhcp4 or qemu-system-x86_64 not installed");
+        return;
+    }
+    let spec = NetSpec {
+        dhcp_toml: "mode = \"proxy\"\nunknown_clients = \"pool\"\n".into(),
+        ..NetSpec::default()
+    };
+    let Some(mut c) = NetCluster::start_or_skip("dhcp proxy qemu", &spec) else {
+        return;
+    };
+    let leader = c.wait_leader(T).unwrap();
+    let leader_ip = c.nodes[&leader].1;
+    let kea_ip = start_kea(&mut c);
+    let vm = c.lab.add_member("vm", None).unwrap();
+    for cmd in [
+        "ip tuntap add tap0 mode tap",
+        "ip link add br1 type bridge",
+        "ip link set eth0 master br1",
+        "ip link set tap0 master br1",
+        "ip link set tap0 up",
+        "ip link set br1 up",
+    ] {
+        let argv: Vec<&str> = cmd.split(' ').collect();
+        c.lab.exec_ok(&vm.ns, &argv).unwrap();
+    }
+    let log = c.dir.path().join("qemu-console.log");
+    let pid = c
+        .lab
+        .spawn(
+            &vm.ns,
+            &[
+                "qemu-system-x86_64",
+                "-accel",
+                "tcg",
+                "-m",
+                "256",
+                "-nographic",
+                "-serial",
+                "stdio",
+                "-monitor",
+                "none",
+                "-no-reboot",
+                "-boot",
+                "n",
+                "-netdev",
+                "tap,id=n0,ifname=tap0,script=no,downscript=no",
+                "-device",
+                "virtio-net-pci,netdev=n0,mac=52:54:00:5e:00:42",
+            ],
+            &log,
+        )
+        .unwrap();
+    eprintln!("leader node {leader} at {leader_ip}, kea at {kea_ip}, QEMU pid {pid}");
+    let console = || {
+        strip_escapes(&String::from_utf8_lossy(
+            &std::fs::read(&log).unwrap_or_default(),
+        ))
+    };
+    let seen = chaos_tests::wait::until(
+        "iPXE to name its boot file",
+        Duration::from_secs(120),
+        || {
+            let text = console();
+            if text.contains("Filename:") && text.contains("tftp://") {
+                Ok(text)
+            } else {
+                let n = text.chars().count().saturating_sub(400);
+                Err(text.chars().skip(n).collect())
+            }
+        },
+    );
+    let _ = c.lab.kill(pid);
+    let text = seen.unwrap();
+    eprintln!("iPXE console:\n{text}");
+    assert!(
+        text.contains(&format!("Next server: {leader_ip}")),
+        "next-server from the proxy"
+    );
+    // The ROM is iPXE (user class "iPXE"), so the proxy names the iPXE script.
+    assert!(
+        text.contains("Filename: boot.ipxe"),
+        "boot file from the proxy"
+    );
+    assert!(text.contains(&format!("tftp://{leader_ip}/boot.ipxe")));
+    // The address iPXE configured is Kea's.
+    let addr: Ipv4Addr = text
+        .lines()
+        .find_map(|l| {
+            let rest = l.trim().strip_prefix("net0: ")?;
+            rest.split('/').next()?.parse().ok()
+        })
+        .expect("iPXE prints its address");
+    assert!(
+        (u32::from(c.lab.addr(150))..=u32::from(c.lab.addr(199))).contains(&u32::from(addr)),
+        "{addr} is from Kea's pool"
+    );
+    let m = c.metrics(leader).unwrap();
+    assert!(
+        m.lines().any(
+            |l| l.starts_with("raftboot_dhcp_replies_total{type=\"offer\"}") && !l.ends_with(" 0")
+        ),
+        "the proxy sent an offer"
+    );
+}
