@@ -12,13 +12,13 @@ export RAFTBOOT_BIN_DIR="$CARGO_TARGET_DIR/debug"
 
 # Debian packages the suites use: iproute2 and util-linux (namespaces, nsenter), busybox
 # (demo image), libnfs-utils (NFS client), debootstrap (minbase image), real DHCP clients
-# (isc-dhcp-client: dhclient; udhcpc; kea-admin: ISC perfdhcp), real TFTP clients
-# (tftp-hpa, curl, atftp), PXE loaders (pxelinux, syslinux-common), a real PXE firmware
-# (QEMU with its iPXE ROMs) and what the QEMU guests boot (Debian's kernel, and
-# initramfs-tools to build an NFS-root initrd for it).
+# (isc-dhcp-client: dhclient; udhcpc; kea-admin: ISC perfdhcp; kea-dhcp4-server: the address
+# server beside proxyDHCP), real TFTP clients (tftp-hpa, curl, atftp), PXE loaders (pxelinux,
+# syslinux-common), a real PXE firmware (QEMU with its iPXE ROMs) and what the QEMU guests
+# boot (Debian's kernel, and initramfs-tools to build an NFS-root initrd for it).
 APT_PACKAGES=(iproute2 util-linux busybox libnfs-utils debootstrap isc-dhcp-client udhcpc kea-admin
-  tftp-hpa curl atftp pxelinux syslinux-common qemu-system-x86 ipxe-qemu linux-image-amd64
-  initramfs-tools)
+  kea-dhcp4-server tftp-hpa curl atftp pxelinux syslinux-common qemu-system-x86 ipxe-qemu
+  linux-image-amd64 initramfs-tools)
 need=()
 for p in "${APT_PACKAGES[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || need+=("$p")

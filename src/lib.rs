@@ -3,7 +3,7 @@
 //! This package wires the replicated core ([`raftboot_raft`]) to sockets: the node
 //! ([`node`]) owns start-up, first-start initialization and the shutdown tree; [`writer`]
 //! submits commands to the leader (forwarding over the peer network when this node is not
-//! the leader); [`api`] is the admin HTTP API; [`metrics`] renders Prometheus text;
+//! the leader; [`batch_writer`] packs concurrent commands into one log entry); [`api`] is the admin HTTP API; [`metrics`] renders Prometheus text;
 //! [`ctl`] is bootctl's client side; [`local`] runs the three-node loopback demo cluster;
 //! [`cas`] stores image blobs and manifests; [`images`] replicates them between nodes;
 //! [`nfs`] serves them read-only over NFSv3.
@@ -13,6 +13,7 @@
 //! [`vip`] moves the virtual IP with the leader; [`failover`] moves both on purpose.
 
 pub mod api;
+pub mod batch_writer;
 pub mod bootcfg;
 pub mod bootfiles;
 pub mod cas;

@@ -22,8 +22,8 @@ pub use error::ConfigError;
 pub use inventory::{HostSpec, Inventory};
 pub use mac::{format_mac, parse_mac};
 pub use node_config::{
-    BootFiles, Dhcp, NodeConfig, NodeEntry, RaftTimings, Role, Services, TftpSettings,
-    UnknownClients, Vip, DEFAULT_LOADER_IMAGE,
+    BootFiles, Dhcp, DhcpMode, NodeConfig, NodeEntry, RaftTimings, Role, Services, TftpSettings,
+    UnknownClients, Vip, DEFAULT_LOADER_IMAGE, PXE_PORT,
 };
 
 /// The three-node, single-machine configuration used by `bootd local`.

@@ -131,6 +131,33 @@ fn dhcp_unknown_key_names_line_and_key() {
 }
 
 #[test]
+fn dhcp_proxy_mode_is_validated() {
+    let c = Cluster::new("trio.toml");
+    assert_eq!(
+        c.parse(Some(1)).unwrap().dhcp.mode,
+        cluster_config::DhcpMode::Server
+    );
+    let text = c
+        .text
+        .replace("# mode = \"proxy\"", "mode = \"proxy\"")
+        .replace("# proxy_port = 4011", "proxy_port = 4012");
+    let cfg = NodeConfig::parse(&text, &c.path(), Some(1)).unwrap();
+    assert_eq!(
+        (cfg.dhcp.mode, cfg.dhcp.proxy_port),
+        (cluster_config::DhcpMode::Proxy, 4012)
+    );
+    let text = c.text.replace("# mode = \"proxy\"", "mode = \"relay\"");
+    let e = c.parse_with(&text);
+    assert_eq!(
+        (e.line, e.key.as_str()),
+        (line_of(&text, "mode = \"relay\""), "dhcp.mode")
+    );
+    // proxy_port without proxy mode is a mistake, not silently ignored.
+    let text = c.text.replace("# proxy_port = 4011", "proxy_port = 4011");
+    assert_eq!(c.parse_with(&text).key, "dhcp.proxy_port");
+}
+
+#[test]
 fn pair_witness_parses() {
     let c = Cluster::new("pair-witness.toml");
     let cfg = c.parse(Some(3)).unwrap();

@@ -57,6 +57,11 @@ pub enum Command {
         ready: bool,
         reason: Option<String>,
     },
+    /// Several commands in one log entry (group commit: one fsync covers them all). Each is
+    /// applied in order with the entry's time stamp and gets its own answer in
+    /// [`crate::types::Response::Batch`]; one refused command does not undo the others. A
+    /// nested batch is refused.
+    Batch(Vec<Command>),
 }
 
 impl Command {
@@ -77,6 +82,7 @@ impl Command {
             Command::ActivateImage { .. } => "activate_image",
             Command::RollbackGroup { .. } => "rollback_group",
             Command::SetReadiness { .. } => "set_readiness",
+            Command::Batch(_) => "batch",
         }
     }
 }

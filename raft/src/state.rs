@@ -6,6 +6,9 @@
 //! [`crate::state::leases`].
 
 mod leases;
+mod occupancy;
+
+pub use occupancy::Occupancy;
 
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
@@ -95,6 +98,13 @@ pub struct State {
     /// Derived index (MAC -> leased address); rebuilt after decoding.
     #[serde(skip)]
     lease_by_mac: BTreeMap<Mac, Ipv4Addr>,
+    /// Derived index (fixed address -> host MAC); rebuilt after decoding.
+    #[serde(skip)]
+    fixed_ips: BTreeMap<Ipv4Addr, Mac>,
+    /// Derived index: addresses with a lease record (live or expired) or a host's fixed
+    /// address, for the allocator.
+    #[serde(skip)]
+    occupied: Occupancy,
 }
 
 fn reject(msg: impl Into<String>) -> Response {
@@ -105,6 +115,27 @@ impl State {
     /// Rebuild derived indexes (after decoding a snapshot).
     pub fn reindex(&mut self) {
         self.lease_by_mac = self.leases.values().map(|l| (l.mac, l.ip)).collect();
+        self.fixed_ips = self
+            .hosts
+            .values()
+            .filter_map(|h| h.ip.map(|ip| (ip, h.mac)))
+            .collect();
+        let mut occupied = Occupancy::default();
+        for ip in self.leases.keys().chain(self.fixed_ips.keys()) {
+            occupied.set(*ip, true);
+        }
+        self.occupied = occupied;
+    }
+
+    /// Bring the derived indexes up to date for `ip` after its lease or host changed.
+    fn refresh(&mut self, ip: Ipv4Addr) {
+        let used = self.leases.contains_key(&ip) || self.fixed_ips.contains_key(&ip);
+        self.occupied.set(ip, used);
+    }
+
+    /// The host MAC whose fixed address is `ip`, if any.
+    pub fn fixed_owner(&self, ip: Ipv4Addr) -> Option<Mac> {
+        self.fixed_ips.get(&ip).copied()
     }
 
     /// The lease a MAC holds, if any.
@@ -124,11 +155,31 @@ impl State {
 
     /// Apply one command. Deterministic; never panics.
     pub fn apply(&mut self, req: &Request) -> Response {
-        let now = req.now_ms;
         match &req.cmd {
+            Command::Batch(cmds) => Response::Batch(
+                cmds.iter()
+                    .map(|c| match c {
+                        Command::Batch(_) => reject("nested batch"),
+                        c => self.apply_one(c, req.now_ms),
+                    })
+                    .collect(),
+            ),
+            c => self.apply_one(c, req.now_ms),
+        }
+    }
+
+    fn apply_one(&mut self, cmd: &Command, now: u64) -> Response {
+        match cmd {
+            Command::Batch(_) => reject("nested batch"),
             Command::PutHost(h) => self.put_host(h),
             Command::RemoveHost { mac } => match self.hosts.remove(mac) {
-                Some(_) => Response::Ok,
+                Some(old) => {
+                    if let Some(ip) = old.ip {
+                        self.fixed_ips.remove(&ip);
+                        self.refresh(ip);
+                    }
+                    Response::Ok
+                }
                 None => reject(format!("no host {mac}")),
             },
             Command::PutGroup(g) => {
@@ -261,7 +312,15 @@ impl State {
                 }
             }
         }
-        self.hosts.insert(h.mac, h.clone());
+        let old_ip = self.hosts.insert(h.mac, h.clone()).and_then(|o| o.ip);
+        if let Some(ip) = old_ip {
+            self.fixed_ips.remove(&ip);
+            self.refresh(ip);
+        }
+        if let Some(ip) = h.ip {
+            self.fixed_ips.insert(ip, h.mac);
+            self.refresh(ip);
+        }
         Response::Ok
     }
 

@@ -60,6 +60,8 @@ pub enum Response {
     Image(Image),
     /// The command was valid to log but refused by the state machine (state unchanged).
     Rejected(String),
+    /// One answer per command of a [`crate::command::Command::Batch`], in order.
+    Batch(Vec<Response>),
 }
 
 openraft::declare_raft_types!(

@@ -1,6 +1,7 @@
 //! [`LeaseBackend`]: the DHCP server's seam to the replicated state — read a client's
 //! [`ClientView`], commit a command. [`RaftBackend`] is the real one (the applied state
-//! and the [`Writer`]); [`MemoryBackend`] applies commands to an in-memory [`State`]
+//! and the [`Writer`] behind a [`BatchWriter`], so concurrent lease commits share log
+//! entries); [`MemoryBackend`] applies commands to an in-memory [`State`]
 //! for tests of the request path without a cluster.
 
 use std::future::Future;
@@ -9,10 +10,13 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 
 use raftboot_raft::peer::wall_clock_ms;
+use raftboot_raft::state::Occupancy;
 use raftboot_raft::{Command, Mac, Response, SharedState, State};
 
+use super::offers::pick_address;
 use super::settings::DhcpSettings;
 use super::view::ClientView;
+use crate::batch_writer::BatchWriter;
 use crate::writer::{WriteError, Writer};
 
 /// A boxed future of a commit.
@@ -24,17 +28,52 @@ pub trait LeaseBackend: Send + Sync {
     fn view(&self, settings: &DhcpSettings, mac: Mac, address: Option<Ipv4Addr>) -> ClientView;
     /// Commit one command; resolves when it is applied (or failed).
     fn commit(&self, cmd: Command) -> CommitFuture<'_>;
+    /// The address to offer `mac` from the configured pool at `now_ms` (see
+    /// [`pick_address`]), avoiding `reserved` offers (`skip` for single addresses).
+    fn pick_address(
+        &self,
+        settings: &DhcpSettings,
+        mac: Mac,
+        now_ms: u64,
+        preferred: Option<Ipv4Addr>,
+        skip: &dyn Fn(Ipv4Addr) -> bool,
+        reserved: &Occupancy,
+    ) -> Option<Ipv4Addr>;
+}
+
+fn pick_in(
+    state: &State,
+    settings: &DhcpSettings,
+    mac: Mac,
+    now_ms: u64,
+    preferred: Option<Ipv4Addr>,
+    skip: &dyn Fn(Ipv4Addr) -> bool,
+    reserved: &Occupancy,
+) -> Option<Ipv4Addr> {
+    let pool = state.pools.get(&settings.pool)?;
+    pick_address(
+        state,
+        (pool.start, pool.end),
+        mac,
+        now_ms,
+        preferred,
+        skip,
+        reserved,
+    )
 }
 
 /// The real backend: the applied state of this node and its Raft writer.
 pub struct RaftBackend {
     shared: SharedState,
-    writer: Arc<Writer>,
+    writer: BatchWriter,
 }
 
 impl RaftBackend {
     pub fn new(shared: SharedState, writer: Arc<Writer>) -> Self {
-        RaftBackend { shared, writer }
+        RaftBackend {
+            shared,
+            writer: BatchWriter::new(writer),
+        }
     }
 }
 
@@ -46,6 +85,27 @@ impl LeaseBackend for RaftBackend {
 
     fn commit(&self, cmd: Command) -> CommitFuture<'_> {
         Box::pin(self.writer.submit(cmd))
+    }
+
+    fn pick_address(
+        &self,
+        settings: &DhcpSettings,
+        mac: Mac,
+        now_ms: u64,
+        preferred: Option<Ipv4Addr>,
+        skip: &dyn Fn(Ipv4Addr) -> bool,
+        reserved: &Occupancy,
+    ) -> Option<Ipv4Addr> {
+        let data = self.shared.read();
+        pick_in(
+            &data.state,
+            settings,
+            mac,
+            now_ms,
+            preferred,
+            skip,
+            reserved,
+        )
     }
 }
 
@@ -100,5 +160,18 @@ impl LeaseBackend for MemoryBackend {
             },
         };
         Box::pin(async move { out })
+    }
+
+    fn pick_address(
+        &self,
+        settings: &DhcpSettings,
+        mac: Mac,
+        now_ms: u64,
+        preferred: Option<Ipv4Addr>,
+        skip: &dyn Fn(Ipv4Addr) -> bool,
+        reserved: &Occupancy,
+    ) -> Option<Ipv4Addr> {
+        let s = self.state.lock().ok()?;
+        pick_in(&s, settings, mac, now_ms, preferred, skip, reserved)
     }
 }

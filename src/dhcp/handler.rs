@@ -11,9 +11,13 @@ use std::time::Duration;
 use raftboot_raft::{Command, Response};
 use tracing::Instrument;
 
+use cluster_config::DhcpMode;
+
 use super::addressing::{destination, Destination};
 use super::backend::LeaseBackend;
+use super::offers::OfferBook;
 use super::policy::{declined_mac, Plan, Policy};
+use super::proxy::{proxy_plan, Port};
 use super::reply::ReplyKind;
 use super::request::DhcpRequest;
 use super::settings::DhcpSettings;
@@ -41,11 +45,23 @@ pub struct Handler {
     pub backend: Arc<dyn LeaseBackend>,
     pub gate: AnswerGate,
     pub stats: Arc<DhcpStats>,
+    /// Addresses offered and not yet requested (in memory, this node only).
+    pub offers: Arc<OfferBook>,
 }
 
 impl Handler {
-    /// Handle one datagram from `source`.
+    /// Handle one datagram from `source` that came in on the DHCP port.
     pub async fn handle(&self, packet: &[u8], source: SocketAddrV4) -> Option<Outbound> {
+        self.handle_on(packet, source, Port::Dhcp).await
+    }
+
+    /// Handle one datagram from `source` that came in on `port`.
+    pub async fn handle_on(
+        &self,
+        packet: &[u8],
+        source: SocketAddrV4,
+        port: Port,
+    ) -> Option<Outbound> {
         self.stats.received.fetch_add(1, Ordering::Relaxed);
         let req = match DhcpRequest::parse(packet) {
             Ok(r) => r,
@@ -68,15 +84,47 @@ impl Handler {
             xid = %format_args!("{:08x}", req.xid),
             kind = req.kind.as_str(),
         );
-        self.respond(&req, source).instrument(span).await
+        self.respond(&req, source, port).instrument(span).await
     }
 
-    async fn respond(&self, req: &DhcpRequest, source: SocketAddrV4) -> Option<Outbound> {
+    async fn respond(
+        &self,
+        req: &DhcpRequest,
+        source: SocketAddrV4,
+        port: Port,
+    ) -> Option<Outbound> {
         let policy = Policy::new(&self.settings);
-        let view = self
-            .backend
-            .view(&self.settings, req.mac, Policy::address_of(req));
+        if self.settings.mode == DhcpMode::Proxy {
+            let view = self.backend.view(&self.settings, req.mac, None);
+            let plan = proxy_plan(&policy, req, &view, port);
+            return self.send_plan(req, source, port, plan);
+        }
+        let asked = Policy::address_of(req);
+        let mut view = self.backend.view(&self.settings, req.mac, asked);
+        if view.address_taken_by.is_none() {
+            // An address offered to another client is taken too.
+            view.address_taken_by =
+                asked.and_then(|ip| self.offers.held_by_other(ip, req.mac, view.now_ms));
+        }
         let plan = match policy.decide(req, &view) {
+            Plan::Reserve { requested } => {
+                let ip = self.offers.reserve(
+                    req.mac,
+                    requested,
+                    view.now_ms,
+                    |preferred, skip, reserved| {
+                        self.backend.pick_address(
+                            &self.settings,
+                            req.mac,
+                            view.now_ms,
+                            preferred,
+                            skip,
+                            reserved,
+                        )
+                    },
+                );
+                policy.offer(req, &view, ip)
+            }
             Plan::Allocate { requested, then } => {
                 let cmd = Command::AllocateLease {
                     mac: req.mac,
@@ -85,18 +133,15 @@ impl Handler {
                     lease_secs: self.settings.lease_secs,
                 };
                 let outcome = self.commit(cmd).await?;
+                // The client's REQUEST is answered: its offer is no longer held.
+                self.offers.forget(req.mac);
                 policy.after_commit(req, &view, then, requested, &outcome)
             }
             other => other,
         };
-        let reply = match plan {
-            Plan::Reply(r) => r,
-            Plan::Drop(reason) => {
-                self.stats.count_drop(reason);
-                tracing::debug!(reason, "no reply");
-                return None;
-            }
+        match plan {
             Plan::Release { ip } => {
+                self.offers.forget(req.mac);
                 let out = self
                     .commit(Command::ReleaseLease { mac: req.mac, ip })
                     .await;
@@ -104,13 +149,36 @@ impl Handler {
                     self.stats.releases.fetch_add(1, Ordering::Relaxed);
                     tracing::info!(%ip, "lease released");
                 }
-                return None;
+                None
             }
             Plan::Decline { ip, holds_it } => {
+                self.offers.forget(req.mac);
                 self.decline(req, ip, holds_it).await;
+                None
+            }
+            other => self.send_plan(req, source, port, other),
+        }
+    }
+
+    /// Encode and address the reply of `plan` (count a drop).
+    fn send_plan(
+        &self,
+        req: &DhcpRequest,
+        source: SocketAddrV4,
+        port: Port,
+        plan: Plan,
+    ) -> Option<Outbound> {
+        let reply = match plan {
+            Plan::Reply(r) => r,
+            Plan::Drop(reason) => {
+                self.stats.count_drop(reason);
+                tracing::debug!(reason, "no reply");
                 return None;
             }
-            Plan::Allocate { .. } => {
+            Plan::Release { .. }
+            | Plan::Decline { .. }
+            | Plan::Allocate { .. }
+            | Plan::Reserve { .. } => {
                 self.stats.count_drop("other");
                 return None;
             }
@@ -123,13 +191,17 @@ impl Handler {
                 return None;
             }
         };
-        let to = destination(
-            req,
-            &reply,
-            source,
-            self.settings.relay_port,
-            self.settings.client_port,
-        );
+        let to = match port {
+            // PXE boot-server requests are answered where they came from.
+            Port::Pxe if !source.ip().is_unspecified() => Destination::Source(source),
+            _ => destination(
+                req,
+                &reply,
+                source,
+                self.settings.relay_port,
+                self.settings.client_port,
+            ),
+        };
         self.stats.count_reply(reply.kind);
         tracing::debug!(yiaddr = %reply.yiaddr, reply = reply.kind.as_str(), to = to.as_str(), "reply");
         Some(Outbound {

@@ -5,8 +5,9 @@
 //! gate, view, policy, commit, encode, address) -> [`request`] (strict decoding with
 //! [`raw_options`] in front of dhcproto) -> [`policy`] (pure decisions over a
 //! [`view::ClientView`] of the replicated state, with [`boot`] choosing PXE boot files)
-//! -> a lease commit through [`backend::LeaseBackend`] (the Raft [`crate::writer::Writer`])
-//! *before* the reply -> [`reply`] (encoding) and [`addressing`] (RFC 2131 4.1: relay,
+//! -> for an OFFER an in-memory reservation ([`offers`]); for an ACK a lease commit through
+//! [`backend::LeaseBackend`] (the Raft [`crate::writer::Writer`] behind a
+//! [`crate::batch_writer::BatchWriter`]) *before* the reply -> [`reply`] (encoding) and [`addressing`] (RFC 2131 4.1: relay,
 //! unicast or broadcast). [`settings`] resolves the node configuration; [`stats`] holds the
 //! counters `/metrics` renders.
 //!
@@ -24,7 +25,9 @@ pub mod boot;
 pub mod client;
 pub mod error;
 pub mod handler;
+pub mod offers;
 pub mod policy;
+pub mod proxy;
 pub mod raw_options;
 pub mod reply;
 pub mod request;
@@ -38,7 +41,7 @@ pub use error::{DhcpError, ParseError};
 pub use handler::{AnswerGate, Handler, Outbound};
 pub use reply::{Reply, ReplyKind};
 pub use request::DhcpRequest;
-pub use server::{leader_gate, vip_gate, DhcpServer};
+pub use server::{leader_gate, vip_gate, DhcpServer, DhcpSockets};
 pub use settings::DhcpSettings;
 pub use stats::DhcpStats;
 

@@ -4,11 +4,12 @@
 //!
 //! - Hosts with a fixed address get it without touching Raft.
 //! - Dynamic clients (known hosts without an address; unknown MACs in `pool` or
-//!   `register` mode) lease from the configured pool. An OFFER of a new address is
-//!   committed as a full lease (`AllocateLease`) *before* it is sent, so the address
-//!   offered is the one later acknowledged and survives a leader change; the ACK
-//!   commits again (renewing the expiry) unless the lease was written moments ago
-//!   (over [`FRESH_PERCENT`] of its time left), which makes a fresh DORA one commit.
+//!   `register` mode) lease from the configured pool. An OFFER of a new address is a
+//!   short in-memory reservation on the answering node ([`Plan::Reserve`], see
+//!   [`super::offers`]); the ACK commits the lease (`AllocateLease` of the offered
+//!   address) *before* it is sent, and commits again on renewal unless the lease was
+//!   written moments ago (over [`FRESH_PERCENT`] of its time left). A fresh DORA is one
+//!   commit, and commits from concurrent clients share log entries.
 //! - REQUEST states (RFC 2131 4.3.2): SELECTING (server id + requested address; another
 //!   server's id = stay silent), INIT-REBOOT (requested address, no server id),
 //!   RENEWING/REBINDING (`ciaddr`). An address outside the pool, or held by another MAC,
@@ -37,6 +38,8 @@ pub enum Plan {
     Drop(&'static str),
     /// Send this reply; nothing to commit.
     Reply(Box<Reply>),
+    /// Reserve an address for an OFFER (`requested` if free), then [`Policy::offer`].
+    Reserve { requested: Option<Ipv4Addr> },
     /// Commit `AllocateLease` from the configured pool, then [`Policy::after_commit`].
     Allocate {
         requested: Option<Ipv4Addr>,
@@ -76,6 +79,11 @@ impl<'a> Policy<'a> {
         Policy { s: settings }
     }
 
+    /// The settings this policy answers with.
+    pub fn settings(&self) -> &'a DhcpSettings {
+        self.s
+    }
+
     /// The address a request is about: option 50, else `ciaddr`.
     pub fn address_of(req: &DhcpRequest) -> Option<Ipv4Addr> {
         req.requested
@@ -109,9 +117,8 @@ impl<'a> Policy<'a> {
                 if let Some(l) = view.live_lease() {
                     return self.answer(req, view, ReplyKind::Offer, l.ip);
                 }
-                Plan::Allocate {
+                Plan::Reserve {
                     requested: req.requested.filter(|ip| view.in_pool(*ip)),
-                    then: ReplyKind::Offer,
                 }
             }
             Kind::Request => self.request(req, view, fixed),
@@ -206,6 +213,14 @@ impl<'a> Policy<'a> {
             return self.nak(req, "address changed");
         }
         self.answer(req, view, then, ip)
+    }
+
+    /// The OFFER of a reserved address (`None`: the pool has nothing free).
+    pub fn offer(&self, req: &DhcpRequest, view: &ClientView, ip: Option<Ipv4Addr>) -> Plan {
+        match ip {
+            Some(ip) => self.answer(req, view, ReplyKind::Offer, ip),
+            None => Plan::Drop("pool_exhausted"),
+        }
     }
 
     fn answer(&self, req: &DhcpRequest, view: &ClientView, kind: ReplyKind, ip: Ipv4Addr) -> Plan {

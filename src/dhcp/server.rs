@@ -1,5 +1,6 @@
 //! [`DhcpServer`]: the thin socket loop. One UDP socket on `services.bind:dhcp_port`
-//! (SO_BROADCAST; SO_BINDTODEVICE when `[dhcp] interface` is set); each datagram is
+//! (SO_BROADCAST; SO_BINDTODEVICE when `[dhcp] interface` is set), and in proxy mode a
+//! second one on `services.bind:proxy_port` (4011); each datagram is
 //! handled on its own task (bounded: past [`MAX_IN_FLIGHT`] requests, new ones are
 //! dropped and counted) so a slow Raft commit never blocks the next client. Cancelling
 //! the token stops the loop and aborts requests in flight.
@@ -16,6 +17,7 @@ use tokio_util::sync::CancellationToken;
 use super::backend::LeaseBackend;
 use super::error::DhcpError;
 use super::handler::{AnswerGate, Handler};
+use super::proxy::Port;
 use super::settings::DhcpSettings;
 use super::stats::DhcpStats;
 
@@ -74,6 +76,7 @@ impl DhcpServer {
                 backend,
                 gate,
                 stats,
+                offers: Arc::default(),
             }),
         }
     }
@@ -83,90 +86,142 @@ impl DhcpServer {
         self.handler.stats.clone()
     }
 
-    /// Open the socket: bound, broadcast-capable, on the configured interface.
-    pub fn bind(&self) -> Result<UdpSocket, DhcpError> {
+    /// Open the sockets: the DHCP port and, in proxy mode, the PXE boot-server port;
+    /// bound, broadcast-capable, on the configured interface.
+    pub fn bind(&self) -> Result<DhcpSockets, DhcpError> {
         let s = &self.handler.settings;
-        let addr = SocketAddr::V4(s.bind);
-        let std_sock =
-            std::net::UdpSocket::bind(addr).map_err(|source| DhcpError::Bind { addr, source })?;
-        std_sock.set_broadcast(true)?;
-        if let Some(interface) = &s.interface {
-            nix::sys::socket::setsockopt(
-                &std_sock,
-                nix::sys::socket::sockopt::BindToDevice,
-                &std::ffi::OsString::from(interface),
-            )
-            .map_err(|e| DhcpError::BindDevice {
-                interface: interface.clone(),
-                source: e.into(),
-            })?;
-        }
-        std_sock.set_nonblocking(true)?;
-        Ok(UdpSocket::from_std(std_sock)?)
+        Ok(DhcpSockets {
+            dhcp: bind_one(s.bind, s.interface.as_deref())?,
+            pxe: match s.pxe_bind {
+                Some(addr) => Some(bind_one(addr, s.interface.as_deref())?),
+                None => None,
+            },
+        })
     }
 
     /// Bind and serve until `cancel` fires.
     pub async fn serve(self, cancel: CancellationToken) -> Result<(), DhcpError> {
-        let sock = self.bind()?;
-        self.serve_on(sock, cancel).await
+        let socks = self.bind()?;
+        self.serve_on(socks, cancel).await
     }
 
-    /// Serve on an already bound socket until `cancel` fires.
+    /// Serve on already bound sockets until `cancel` fires.
     pub async fn serve_on(
         self,
-        sock: UdpSocket,
+        socks: impl Into<DhcpSockets>,
         cancel: CancellationToken,
     ) -> Result<(), DhcpError> {
-        let sock = Arc::new(sock);
+        let socks = socks.into();
         let s = &self.handler.settings;
         tracing::info!(
             node = %s.node,
-            addr = %sock.local_addr()?,
+            addr = %socks.dhcp.local_addr()?,
+            pxe = ?socks.pxe.as_ref().and_then(|p| p.local_addr().ok()),
+            mode = s.mode.as_str(),
             server = %s.server_addr,
             interface = s.interface.as_deref().unwrap_or("-"),
             "DHCP server listening"
         );
         let permits = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
-        let mut tasks = JoinSet::new();
-        let mut buf = vec![0u8; RECV_BUF];
-        loop {
-            let (n, from) = tokio::select! {
-                _ = cancel.cancelled() => break,
-                Some(_) = tasks.join_next(), if !tasks.is_empty() => continue,
-                r = sock.recv_from(&mut buf) => match r {
-                    Ok(x) => x,
-                    Err(e) => {
-                        // ICMP errors from earlier sends surface here; keep serving.
-                        tracing::debug!(error = %e, "DHCP receive error");
-                        continue;
-                    }
-                },
-            };
-            let SocketAddr::V4(from) = from else { continue };
-            let Ok(permit) = permits.clone().try_acquire_owned() else {
-                self.handler
-                    .stats
-                    .received
-                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                self.handler.stats.count_drop("busy");
-                continue;
-            };
-            let packet = buf.get(..n).unwrap_or_default().to_vec();
-            let handler = self.handler.clone();
-            let sock = sock.clone();
-            tasks.spawn(async move {
-                let _permit = permit;
-                if let Some(out) = handler.handle(&packet, from).await {
-                    send(&sock, &out.bytes, out.to.addr(), &handler.stats).await;
-                }
-            });
+        let dhcp = serve_socket(
+            self.handler.clone(),
+            socks.dhcp,
+            Port::Dhcp,
+            permits.clone(),
+            cancel.clone(),
+        );
+        match socks.pxe {
+            Some(pxe) => {
+                let pxe = serve_socket(self.handler.clone(), pxe, Port::Pxe, permits, cancel);
+                tokio::join!(dhcp, pxe);
+            }
+            None => dhcp.await,
         }
-        tasks.shutdown().await;
         tracing::info!("DHCP server stopped");
         Ok(())
     }
 }
 
+/// The sockets a [`DhcpServer`] serves on.
+#[derive(Debug)]
+pub struct DhcpSockets {
+    /// The DHCP port (67).
+    pub dhcp: UdpSocket,
+    /// proxy mode: the PXE boot-server port (4011).
+    pub pxe: Option<UdpSocket>,
+}
+
+impl From<UdpSocket> for DhcpSockets {
+    fn from(dhcp: UdpSocket) -> Self {
+        DhcpSockets { dhcp, pxe: None }
+    }
+}
+
+fn bind_one(addr: SocketAddrV4, interface: Option<&str>) -> Result<UdpSocket, DhcpError> {
+    let addr = SocketAddr::V4(addr);
+    let std_sock =
+        std::net::UdpSocket::bind(addr).map_err(|source| DhcpError::Bind { addr, source })?;
+    std_sock.set_broadcast(true)?;
+    if let Some(interface) = interface {
+        nix::sys::socket::setsockopt(
+            &std_sock,
+            nix::sys::socket::sockopt::BindToDevice,
+            &std::ffi::OsString::from(interface),
+        )
+        .map_err(|e| DhcpError::BindDevice {
+            interface: interface.to_string(),
+            source: e.into(),
+        })?;
+    }
+    std_sock.set_nonblocking(true)?;
+    Ok(UdpSocket::from_std(std_sock)?)
+}
+
+/// Receive on `sock` until `cancel` fires; each datagram on its own task.
+async fn serve_socket(
+    handler: Arc<Handler>,
+    sock: UdpSocket,
+    port: Port,
+    permits: Arc<Semaphore>,
+    cancel: CancellationToken,
+) {
+    let sock = Arc::new(sock);
+    let mut tasks = JoinSet::new();
+    let mut buf = vec![0u8; RECV_BUF];
+    loop {
+        let (n, from) = tokio::select! {
+            _ = cancel.cancelled() => break,
+            Some(_) = tasks.join_next(), if !tasks.is_empty() => continue,
+            r = sock.recv_from(&mut buf) => match r {
+                Ok(x) => x,
+                Err(e) => {
+                    // ICMP errors from earlier sends surface here; keep serving.
+                    tracing::debug!(error = %e, "DHCP receive error");
+                    continue;
+                }
+            },
+        };
+        let SocketAddr::V4(from) = from else { continue };
+        let Ok(permit) = permits.clone().try_acquire_owned() else {
+            handler
+                .stats
+                .received
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            handler.stats.count_drop("busy");
+            continue;
+        };
+        let packet = buf.get(..n).unwrap_or_default().to_vec();
+        let handler = handler.clone();
+        let sock = sock.clone();
+        tasks.spawn(async move {
+            let _permit = permit;
+            if let Some(out) = handler.handle_on(&packet, from, port).await {
+                send(&sock, &out.bytes, out.to.addr(), &handler.stats).await;
+            }
+        });
+    }
+    tasks.shutdown().await;
+}
 async fn send(sock: &UdpSocket, bytes: &[u8], to: SocketAddrV4, stats: &DhcpStats) {
     if let Err(e) = sock.send_to(bytes, SocketAddr::V4(to)).await {
         stats

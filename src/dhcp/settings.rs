@@ -4,7 +4,7 @@
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddrV4};
 
-use cluster_config::{BootFiles, NodeConfig, UnknownClients};
+use cluster_config::{BootFiles, DhcpMode, NodeConfig, UnknownClients};
 
 use super::error::DhcpError;
 
@@ -37,6 +37,10 @@ pub struct DhcpSettings {
     pub registration_group: Option<String>,
     /// Boot files with `{next_server}` replaced.
     pub boot_files: BootFiles,
+    /// `server`, or `proxy` (boot options only, see [`super::proxy`]).
+    pub mode: DhcpMode,
+    /// proxy mode: the PXE boot-server socket (`services.bind:proxy_port`), if any.
+    pub pxe_bind: Option<SocketAddrV4>,
     /// Port replies to relays go to (67).
     pub relay_port: u16,
     /// Port replies to clients go to (68).
@@ -100,6 +104,9 @@ impl DhcpSettings {
             router: d.router,
             registration_group: d.registration_group.clone(),
             boot_files,
+            mode: d.mode,
+            pxe_bind: (d.mode == DhcpMode::Proxy && d.proxy_port != 0)
+                .then(|| SocketAddrV4::new(bind_ip, d.proxy_port)),
             relay_port: SERVER_PORT,
             client_port: CLIENT_PORT,
         })
@@ -130,6 +137,8 @@ impl DhcpSettings {
             router: None,
             registration_group: None,
             boot_files,
+            mode: DhcpMode::Server,
+            pxe_bind: None,
             relay_port: SERVER_PORT,
             client_port: CLIENT_PORT,
         }

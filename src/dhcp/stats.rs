@@ -8,7 +8,7 @@ use super::error::ParseError;
 use super::reply::ReplyKind;
 
 /// Policy drop reasons that get their own label; others count as `other`.
-pub const DROP_REASONS: [&str; 12] = [
+pub const DROP_REASONS: [&str; 14] = [
     "unknown_client",
     "no_registration_group",
     "no_pool",
@@ -20,6 +20,8 @@ pub const DROP_REASONS: [&str; 12] = [
     "pool_exhausted",
     "unexpected_response",
     "busy",
+    "not_pxe_client",
+    "proxy_not_answered",
     "other",
 ];
 

@@ -68,6 +68,42 @@ impl FromStr for UnknownClients {
     }
 }
 
+/// Whether this cluster owns the addresses or only adds PXE boot options.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DhcpMode {
+    /// A full DHCP server: addresses from the host table and the pool, plus boot options.
+    Server,
+    /// proxyDHCP (PXE spec, RFC 4578): another DHCP server owns the addresses; answer PXE
+    /// clients (option 60 `PXEClient`) only with boot options (no address), on port 67 and
+    /// on the PXE boot-server port (`proxy_port`, 4011).
+    Proxy,
+}
+
+impl DhcpMode {
+    /// The TOML spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DhcpMode::Server => "server",
+            DhcpMode::Proxy => "proxy",
+        }
+    }
+}
+
+impl FromStr for DhcpMode {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim() {
+            "server" => Ok(DhcpMode::Server),
+            "proxy" => Ok(DhcpMode::Proxy),
+            other => Err(format!("mode {other:?} must be \"server\" or \"proxy\"")),
+        }
+    }
+}
+
+/// The PXE boot-server port proxyDHCP clients send their DHCPREQUEST to.
+pub const PXE_PORT: u16 = 4011;
+
 /// The boot file for each kind of client. `{next_server}` in a value is replaced by
 /// the next-server address when the server starts.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -125,6 +161,11 @@ pub struct Dhcp {
     pub interface: Option<String>,
     /// The group whose boot file unknown clients get in `register` mode.
     pub registration_group: Option<String>,
+    /// `server` (default) or `proxy` (proxyDHCP beside another DHCP server).
+    pub mode: DhcpMode,
+    /// proxyDHCP's second port (default 4011); 0 answers on the DHCP port only. Only
+    /// used in `proxy` mode.
+    pub proxy_port: u16,
     /// Boot file per client kind.
     pub boot_files: BootFiles,
 }
@@ -141,6 +182,8 @@ impl Default for Dhcp {
             next_server: None,
             interface: None,
             registration_group: None,
+            mode: DhcpMode::Server,
+            proxy_port: PXE_PORT,
             boot_files: BootFiles::default(),
         }
     }
@@ -306,6 +349,24 @@ impl Dhcp {
             None => d.boot_files,
             Some(b) => BootFiles::from_wire(src, b)?,
         };
+        let mode = match &w.mode {
+            None => d.mode,
+            Some(s) => s
+                .get_ref()
+                .parse()
+                .map_err(|m| src.error(Some(s.span()), "dhcp.mode", m))?,
+        };
+        let proxy_port = match &w.proxy_port {
+            None => d.proxy_port,
+            Some(p) if mode != DhcpMode::Proxy => {
+                return Err(src.error(
+                    Some(p.span()),
+                    "dhcp.proxy_port",
+                    "proxy_port is only used with mode = \"proxy\"",
+                ))
+            }
+            Some(p) => *p.get_ref(),
+        };
         Ok(Dhcp {
             unknown_clients,
             pool,
@@ -316,6 +377,8 @@ impl Dhcp {
             next_server: ipv4(src, &w.next_server, "dhcp.next_server")?,
             interface,
             registration_group,
+            mode,
+            proxy_port,
             boot_files,
         })
     }

@@ -13,7 +13,7 @@ mod wire;
 
 use std::path::{Path, PathBuf};
 
-pub use dhcp::{BootFiles, Dhcp, UnknownClients};
+pub use dhcp::{BootFiles, Dhcp, DhcpMode, UnknownClients, PXE_PORT};
 pub use entry::{NodeEntry, Role};
 pub use raft::RaftTimings;
 pub use services::Services;

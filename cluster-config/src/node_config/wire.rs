@@ -97,6 +97,8 @@ pub(crate) struct WireDhcp {
     pub next_server: Option<Spanned<String>>,
     pub interface: Option<Spanned<String>>,
     pub registration_group: Option<Spanned<String>>,
+    pub mode: Option<Spanned<String>>,
+    pub proxy_port: Option<Spanned<u16>>,
     pub boot_files: Option<WireBootFiles>,
 }
 

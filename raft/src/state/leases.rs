@@ -1,6 +1,9 @@
 //! Lease allocation for [`State`]: deterministic (same address for the same MAC, the
-//! requested address if free, else the lowest free one), never handing one address to two
-//! MACs, and never handing out a host's fixed address.
+//! requested address if free, else the lowest address without any lease record, else the
+//! lowest expired one), never handing one address to two MACs, and never handing out a
+//! host's fixed address. The lowest unused address comes from the [`super::Occupancy`]
+//! index (a bitmap), so an allocation does not scan the leases already granted; only a
+//! pool whose every address has a lease record falls back to a scan for an expired one.
 
 use std::net::Ipv4Addr;
 
@@ -40,15 +43,14 @@ impl State {
         Response::Ok
     }
 
-    fn address_free(&self, ip: Ipv4Addr, mac: Mac, now: u64) -> bool {
+    /// True when `ip` may be leased to `mac` at `now`: no live lease of another MAC, not
+    /// another host's fixed address.
+    pub fn address_free(&self, ip: Ipv4Addr, mac: Mac, now: u64) -> bool {
         let leased_to_other = self
             .leases
             .get(&ip)
             .is_some_and(|l| l.mac != mac && l.expires_ms > now);
-        let reserved_for_other = self
-            .hosts
-            .values()
-            .any(|h| h.ip == Some(ip) && h.mac != mac);
+        let reserved_for_other = self.fixed_owner(ip).is_some_and(|m| m != mac);
         !leased_to_other && !reserved_for_other
     }
 
@@ -72,9 +74,10 @@ impl State {
 
         // 1. The address this MAC already holds (renewal), if it is still in this pool.
         let current = self.lease_of(&mac).map(|l| l.ip).filter(|ip| in_pool(*ip));
-        // 2. The requested address, 3. the lowest free one.
+        // 2. The requested address, 3. the lowest never-used one, 4. the lowest expired one.
         let chosen = current
             .or_else(|| requested.filter(|ip| in_pool(*ip) && self.address_free(*ip, mac, now)))
+            .or_else(|| self.lowest_unused(pool.start, pool.end))
             .or_else(|| {
                 (start..=end)
                     .map(Ipv4Addr::from)
@@ -87,6 +90,7 @@ impl State {
         if let Some(old) = self.lease_by_mac.remove(&mac) {
             if old != ip {
                 self.leases.remove(&old);
+                self.refresh(old);
             }
         }
         if let Some(prev) = self.leases.get(&ip) {
@@ -107,7 +111,34 @@ impl State {
         };
         self.leases.insert(ip, lease.clone());
         self.lease_by_mac.insert(mac, ip);
+        self.refresh(ip);
         Response::Lease(lease)
+    }
+
+    /// The lowest address of `start..=end` with no lease record and no host on it.
+    pub fn lowest_unused(&self, start: Ipv4Addr, end: Ipv4Addr) -> Option<Ipv4Addr> {
+        self.occupied.first_free(start, end)
+    }
+
+    /// The lowest address of `start..=end` with no lease record, no host on it and not
+    /// marked in `also_used` (e.g. the answering node's reserved offers).
+    pub fn lowest_unused_besides(
+        &self,
+        start: Ipv4Addr,
+        end: Ipv4Addr,
+        also_used: &super::Occupancy,
+    ) -> Option<Ipv4Addr> {
+        let mut from = start;
+        // Each round skips at least one address, and a run of 64 per word lookup.
+        for _ in 0..=MAX_POOL_SIZE {
+            let a = self.occupied.first_free(from, end)?;
+            let b = also_used.first_free(a, end)?;
+            if a == b {
+                return Some(a);
+            }
+            from = b;
+        }
+        None
     }
 
     pub(super) fn release_lease(&mut self, mac: Mac, ip: Ipv4Addr) -> Response {
@@ -115,6 +146,7 @@ impl State {
             Some(l) if l.mac == mac => {
                 self.leases.remove(&ip);
                 self.lease_by_mac.remove(&mac);
+                self.refresh(ip);
                 Response::Ok
             }
             Some(l) => reject(format!("{ip} is leased to {}, not {mac}", l.mac)),

@@ -91,8 +91,20 @@ fn arb_cmd() -> impl Strategy<Value = Command> {
     ]
 }
 
+/// Plain commands, and batches of them (sometimes with a nested batch, which is refused).
+fn arb_cmd_or_batch() -> impl Strategy<Value = Command> {
+    prop_oneof![
+        4 => arb_cmd(),
+        1 => proptest::collection::vec(arb_cmd(), 0..6).prop_map(Command::Batch),
+        1 => (proptest::collection::vec(arb_cmd(), 0..3), arb_cmd()).prop_map(|(mut v, c)| {
+            v.push(Command::Batch(vec![c]));
+            Command::Batch(v)
+        }),
+    ]
+}
+
 fn arb_requests() -> impl Strategy<Value = Vec<Request>> {
-    proptest::collection::vec((arb_cmd(), 0u64..200_000), 0..80).prop_map(|v| {
+    proptest::collection::vec((arb_cmd_or_batch(), 0u64..200_000), 0..80).prop_map(|v| {
         let mut now = 1_700_000_000_000u64;
         v.into_iter()
             .map(|(cmd, dt)| {
@@ -121,6 +133,13 @@ fn check_invariants(s: &State, _now: u64) {
         assert!(!fixed_other, "lease on another host's fixed address");
     }
     assert_eq!(by_mac, s.lease_by_mac);
+    let mut rebuilt = s.clone();
+    rebuilt.reindex();
+    assert_eq!(
+        rebuilt.fixed_ips, s.fixed_ips,
+        "fixed-address index drifted"
+    );
+    assert_eq!(rebuilt.occupied, s.occupied, "occupancy index drifted");
 }
 
 proptest! {
@@ -213,4 +232,60 @@ fn allocation_prefers_same_then_requested_then_lowest() {
     };
     assert!(matches!(s.apply(&later), Response::Lease(_)));
     check_invariants(&s, later.now_ms);
+}
+
+/// A batch answers each command in order, exactly as if they had been applied one by one
+/// with the same time stamp; a nested batch is refused on its own.
+#[test]
+fn batch_applies_each_command_in_order() {
+    let pool = Pool {
+        name: "p".into(),
+        start: Ipv4Addr::new(10, 0, 0, 10),
+        end: Ipv4Addr::new(10, 0, 0, 11),
+        prefix: 24,
+        router: None,
+        dns: vec![],
+    };
+    let alloc = |n| Command::AllocateLease {
+        mac: mac(n),
+        pool: "p".into(),
+        requested: None,
+        lease_secs: 60,
+    };
+    let cmds = vec![
+        Command::PutPool(pool),
+        alloc(1),
+        alloc(2),
+        alloc(3),
+        Command::Batch(vec![alloc(4)]),
+        Command::ReleaseLease {
+            mac: mac(1),
+            ip: Ipv4Addr::new(10, 0, 0, 10),
+        },
+        alloc(5),
+    ];
+    let mut one_by_one = State::default();
+    let mut want: Vec<Response> = cmds
+        .iter()
+        .map(|c| {
+            one_by_one.apply(&Request {
+                now_ms: 5,
+                cmd: c.clone(),
+            })
+        })
+        .collect();
+    // The nested batch is refused inside a batch (and does nothing on its own either).
+    want[4] = Response::Rejected("nested batch".into());
+    let mut batched = State::default();
+    let got = batched.apply(&Request {
+        now_ms: 5,
+        cmd: Command::Batch(cmds),
+    });
+    assert_eq!(got, Response::Batch(want));
+    assert_eq!(batched.digest(), one_by_one.digest());
+    assert!(matches!(&got, Response::Batch(r) if matches!(&r[3], Response::Rejected(_))));
+    assert!(
+        matches!(&got, Response::Batch(r) if matches!(&r[6], Response::Lease(l) if l.ip == Ipv4Addr::new(10, 0, 0, 10)))
+    );
+    check_invariants(&batched, 5);
 }

@@ -101,6 +101,7 @@ impl Fixture {
             backend: backend.clone(),
             gate: Arc::new(move || l.load(Ordering::Relaxed)),
             stats: stats.clone(),
+            offers: Arc::default(),
         };
         Fixture {
             backend,

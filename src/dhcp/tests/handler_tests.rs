@@ -35,15 +35,44 @@ async fn unknown_client_gets_a_pool_lease_committed_before_the_ack() {
     assert!(
         matches!(out.to, Destination::Broadcast(a) if a == SocketAddrV4::new(Ipv4Addr::BROADCAST, 68))
     );
-    // The offer is already a committed lease.
-    let st = f.backend.snapshot();
-    assert_eq!(st.lease_of(&mac).map(|l| l.ip), Some(POOL_START));
+    // The offer is an in-memory reservation: nothing committed yet.
+    assert_eq!(count(&f.stats.raft_commits), 0);
+    assert!(f.backend.snapshot().lease_of(&mac).is_none());
+    assert_eq!(f.handler.offers.len(), 1);
+    // A retransmitted DISCOVER gets the same address; another client another one.
+    let (again, _) = f
+        .send(&ClientMessage::new(Kind::Discover, mac, 8))
+        .await
+        .unwrap();
+    assert_eq!(again.yiaddr, POOL_START);
+    let (other, _) = f
+        .send(&ClientMessage::new(Kind::Discover, unknown_mac(2), 8))
+        .await
+        .unwrap();
+    assert_ne!(other.yiaddr, POOL_START);
+    // Another MAC asking for the reserved address is refused.
+    let mut grab = ClientMessage::new(Kind::Request, unknown_mac(3), 9);
+    grab.requested = Some(POOL_START);
+    let (nak, _) = f.send(&grab).await.unwrap();
+    assert_eq!(nak.kind, ReplyKind::Nak);
+    assert_eq!(count(&f.stats.raft_commits), 0);
 
-    let commits = count(&f.stats.raft_commits);
+    // The ACK commits the lease (one commit per DORA) before it is sent.
     let ack = f.dora(mac).await;
     assert_eq!(ack.kind, ReplyKind::Ack);
     assert_eq!(ack.yiaddr, POOL_START);
+    assert_eq!(count(&f.stats.raft_commits), 1);
+    let st = f.backend.snapshot();
+    assert_eq!(st.lease_of(&mac).map(|l| l.ip), Some(POOL_START));
+    assert_eq!(
+        f.handler.offers.len(),
+        1,
+        "only the other client's offer is held"
+    );
     // Offer of an existing live lease and a fresh ACK: no further commits.
+    let commits = count(&f.stats.raft_commits);
+    let ack = f.dora(mac).await;
+    assert_eq!((ack.kind, ack.yiaddr), (ReplyKind::Ack, POOL_START));
     assert_eq!(count(&f.stats.raft_commits), commits);
     // A renewal later (ciaddr, unicast) commits and extends.
     f.advance(400_000);
@@ -220,21 +249,38 @@ async fn relays_sources_gate_and_failures() {
     assert!(f.send(&d).await.is_none());
     assert_eq!(count(&f.stats.dropped_not_leader), 1);
     f.leader.store(true, std::sync::atomic::Ordering::Relaxed);
-    // A failed commit: no reply, counted.
+    // A failed commit (of the ACK): no reply, counted; the offer stays reserved.
     *f.backend.fail.lock().unwrap() = Some("no leader".into());
-    let d = ClientMessage::new(Kind::Discover, unknown_mac(12), 1);
-    assert!(f.send(&d).await.is_none());
+    let (offer, _) = f
+        .send(&ClientMessage::new(Kind::Discover, unknown_mac(12), 1))
+        .await
+        .unwrap();
+    let mut r = ClientMessage::new(Kind::Request, unknown_mac(12), 2);
+    r.requested = Some(offer.yiaddr);
+    r.server_id = Some(SERVER);
+    assert!(f.send(&r).await.is_none());
     assert_eq!(count(&f.stats.raft_errors), 1);
     *f.backend.fail.lock().unwrap() = None;
-    // Pool exhausted (4 addresses, 2 used above): later clients get nothing.
+    // Pool exhausted (4 addresses, 3 offered above): one more client, then nothing.
+    let mut offered = std::collections::BTreeSet::new();
     for n in 13..20 {
-        let _ = f
+        if let Some((o, _)) = f
             .send(&ClientMessage::new(Kind::Discover, unknown_mac(n), 1))
-            .await;
+            .await
+        {
+            offered.insert(o.yiaddr);
+        }
     }
-    let st = f.backend.snapshot();
-    assert_eq!(st.leases.len(), 4);
+    assert_eq!(offered.len(), 1, "{offered:?}");
     assert!(count(&f.stats.dropped[8]) >= 1, "pool_exhausted counted");
+    // The retried REQUEST now commits; reservations expire after their hold time.
+    assert_eq!(f.send(&r).await.unwrap().0.kind, ReplyKind::Ack);
+    f.advance(crate::dhcp::offers::OFFER_HOLD_MS + 1);
+    let (late, _) = f
+        .send(&ClientMessage::new(Kind::Discover, unknown_mac(30), 1))
+        .await
+        .unwrap();
+    assert_eq!(late.kind, ReplyKind::Offer);
 }
 
 #[tokio::test]

@@ -6,3 +6,4 @@
 mod codec_tests;
 mod fixture;
 mod handler_tests;
+mod proxy_tests;
