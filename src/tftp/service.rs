@@ -1,17 +1,29 @@
-//! [`TftpService`]: binds (or takes) a UDP socket and runs async-tftp with the read-only
-//! handler until cancelled.
+//! [`TftpService`]: the listening loop (a thread of its own) that decodes requests,
+//! refuses writes and bad input (counted), and starts one [`Session`] thread per read
+//! transfer; and [`TftpService::resume`], which carries on a transfer another node
+//! started (transfer takeover).
 
-use std::net::{SocketAddr, UdpSocket};
+use std::net::{IpAddr, SocketAddr, UdpSocket};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_tftp::server::TftpServerBuilder;
 use tokio_util::sync::CancellationToken;
 
+use crate::bootcfg::{ResolveError, Target, Transport};
 use crate::bootfiles::{BootFiles, ServeStats};
+use crate::cas::Digest;
 
 use super::error::TftpError;
-use super::handler::RoHandler;
+use super::negotiate::{negotiate, Limits};
+use super::packet::{self, ErrorCode, Kind, Request, MAX_REQUEST};
+use super::reader::BlockSource;
+use super::record::{Content, TransferObserver, TransferRecord};
+use super::session::Session;
+use super::transfer::{Action, Params, Transfer};
+
+/// Most transfers running at once (each is a thread); more get a "busy" error.
+pub const MAX_TRANSFERS: usize = 512;
 
 /// Transfer parameters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -25,6 +37,9 @@ pub struct TftpOptions {
     pub block_size_limit: Option<u16>,
     /// Upper bound on the negotiated `windowsize` (default 64).
     pub window_size_limit: Option<u16>,
+    /// How long a taken-over transfer waits for the client's retransmitted ACK
+    /// (default 120 s: pxelinux re-sends for about two minutes).
+    pub resume_wait: Duration,
 }
 
 impl Default for TftpOptions {
@@ -34,15 +49,28 @@ impl Default for TftpOptions {
             max_send_retries: 5,
             block_size_limit: None,
             window_size_limit: Some(64),
+            resume_wait: Duration::from_secs(120),
         }
     }
 }
 
-/// The read-only TFTP server of a node.
+/// The read-only TFTP server of a node. Cheap to clone (clones share counters).
+#[derive(Clone)]
 pub struct TftpService {
     files: Arc<BootFiles>,
     stats: Arc<ServeStats>,
     options: TftpOptions,
+    observer: Option<Arc<dyn TransferObserver>>,
+    active: Arc<AtomicUsize>,
+}
+
+/// Decrements the running-transfer count when a transfer thread ends.
+struct Slot(Arc<AtomicUsize>);
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 impl TftpService {
@@ -52,6 +80,8 @@ impl TftpService {
             files,
             stats: Arc::new(ServeStats::default()),
             options: TftpOptions::default(),
+            observer: None,
+            active: Arc::new(AtomicUsize::new(0)),
         }
     }
 
@@ -61,9 +91,20 @@ impl TftpService {
         self
     }
 
+    /// Report transfers (start, progress, end) to `observer` (for takeover by peers).
+    pub fn with_observer(mut self, observer: Arc<dyn TransferObserver>) -> TftpService {
+        self.observer = Some(observer);
+        self
+    }
+
     /// The counters (for the metrics exporter).
     pub fn stats(&self) -> Arc<ServeStats> {
         Arc::clone(&self.stats)
+    }
+
+    /// Transfers running now.
+    pub fn active_transfers(&self) -> usize {
+        self.active.load(Ordering::Relaxed)
     }
 
     /// Bind the UDP socket to exactly `addr` (replies leave from its address).
@@ -77,60 +118,266 @@ impl TftpService {
         self.serve_socket(socket, cancel).await
     }
 
-    /// Serve on an already bound socket until `cancel` fires (in-flight transfers are
-    /// dropped then).
+    /// Serve on an already bound socket until `cancel` fires (transfers in flight stop
+    /// within half a second). The threads are created from the calling thread, so they
+    /// inherit its network namespace.
     pub async fn serve_socket(
         self,
         socket: UdpSocket,
         cancel: CancellationToken,
     ) -> Result<(), TftpError> {
-        let rt = tokio::runtime::Handle::try_current().map_err(|_| TftpError::NoRuntime)?;
-        let local = socket.local_addr().ok();
-        if local.is_some_and(|a| a.ip().is_unspecified()) {
+        let local = socket.local_addr().map_err(TftpError::Socket)?;
+        if local.ip().is_unspecified() {
             tracing::warn!(
-                addr = ?local,
+                addr = %local,
                 "TFTP bound to a wildcard address: replies leave from whatever address the kernel picks"
             );
         }
-        let handler = RoHandler {
-            files: self.files,
-            stats: self.stats,
-            rt: rt.clone(),
-        };
-        let o = self.options;
-        let mut b = TftpServerBuilder::with_handler(handler)
-            .std_socket(socket)?
-            .timeout(o.timeout)
-            .max_send_retries(o.max_send_retries);
-        if let Some(l) = o.block_size_limit {
-            b = b.block_size_limit(l);
-        }
-        if let Some(l) = o.window_size_limit {
-            b = b.window_size_limit(l);
-        }
-        let server = b.build().await?;
-        tracing::info!(addr = ?local, "TFTP service started");
-        // async-tftp's sockets are async-io sources: driving them from a thread of their
-        // own with `async_io::block_on` lets that thread poll the reactor itself, instead
-        // of a hand-off from async-io's reactor thread to a tokio worker for every ACK.
+        socket
+            .set_read_timeout(Some(Duration::from_millis(200)))
+            .map_err(TftpError::Socket)?;
+        tracing::info!(addr = %local, "TFTP service started");
         let (tx, rx) = tokio::sync::oneshot::channel();
-        let stop = cancel.clone();
         std::thread::Builder::new()
             .name("raftboot-tftp".into())
             .spawn(move || {
-                // The handler hands blocking work to this runtime's pool.
-                let _runtime = rt.enter();
-                let serve = std::pin::pin!(server.serve());
-                let stopped = std::pin::pin!(stop.cancelled());
-                let r = async_io::block_on(futures::future::select(serve, stopped));
-                let _ = tx.send(match r {
-                    futures::future::Either::Left((r, _)) => r.map_err(TftpError::from),
-                    futures::future::Either::Right(((), _)) => Ok(()),
-                });
+                let _ = tx.send(self.listen(&socket, local.ip(), &cancel));
             })
             .map_err(TftpError::Thread)?;
         let r = rx.await.unwrap_or(Ok(()));
         tracing::info!("TFTP service stopped");
         r
+    }
+
+    fn listen(
+        &self,
+        socket: &UdpSocket,
+        local: IpAddr,
+        cancel: &CancellationToken,
+    ) -> Result<(), TftpError> {
+        let mut buf = [0u8; MAX_REQUEST + 1];
+        while !cancel.is_cancelled() {
+            let (n, peer) = match socket.recv_from(&mut buf) {
+                Ok(r) => r,
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock
+                            | std::io::ErrorKind::TimedOut
+                            | std::io::ErrorKind::Interrupted
+                            | std::io::ErrorKind::ConnectionRefused
+                    ) =>
+                {
+                    continue
+                }
+                Err(e) => return Err(TftpError::Socket(e)),
+            };
+            self.on_datagram(socket, &buf[..n], peer, local, cancel);
+        }
+        Ok(())
+    }
+
+    fn on_datagram(
+        &self,
+        socket: &UdpSocket,
+        bytes: &[u8],
+        peer: SocketAddr,
+        local: IpAddr,
+        cancel: &CancellationToken,
+    ) {
+        let req = match Request::decode(bytes) {
+            Ok(r) => r,
+            Err(e) => {
+                ServeStats::bump(&self.stats.malformed);
+                tracing::debug!(%peer, error = %e, "malformed TFTP request dropped");
+                return;
+            }
+        };
+        ServeStats::bump(&self.stats.requests);
+        if req.kind == Kind::Write {
+            ServeStats::bump(&self.stats.write_refused);
+            tracing::info!(%peer, path = %req.path, "TFTP write refused (read-only server)");
+            let _ = socket.send_to(
+                &packet::error(ErrorCode::AccessViolation, "read-only server"),
+                peer,
+            );
+            return;
+        }
+        if self.active.fetch_add(1, Ordering::Relaxed) >= MAX_TRANSFERS {
+            self.active.fetch_sub(1, Ordering::Relaxed);
+            ServeStats::bump(&self.stats.other_errors);
+            let _ = socket.send_to(&packet::error(ErrorCode::Undefined, "server busy"), peer);
+            return;
+        }
+        let slot = Slot(Arc::clone(&self.active));
+        let me = self.clone();
+        let cancel = cancel.clone();
+        let spawned = std::thread::Builder::new()
+            .name("raftboot-tftp-xfer".into())
+            .spawn(move || {
+                let _slot = slot;
+                me.read_transfer(req, peer, local, cancel);
+            });
+        if let Err(e) = spawned {
+            ServeStats::bump(&self.stats.other_errors);
+            tracing::warn!(error = %e, "could not start a TFTP transfer thread");
+        }
+    }
+
+    /// Resolve and serve one read request (on its own thread).
+    fn read_transfer(&self, req: Request, peer: SocketAddr, local: IpAddr, cancel: CancellationToken) {
+        let socket = match UdpSocket::bind((local, 0)).and_then(|s| s.connect(peer).map(|()| s)) {
+            Ok(s) => s,
+            Err(e) => {
+                ServeStats::bump(&self.stats.other_errors);
+                tracing::warn!(%peer, error = %e, "TFTP transfer socket");
+                return;
+            }
+        };
+        let res = match self.files.resolve(&req.path, Transport::Tftp, peer.ip()) {
+            Ok(r) => r,
+            Err(e) => {
+                self.stats.count_resolve_error(&e);
+                tracing::debug!(%peer, path = %req.path, error = %e, "TFTP read refused");
+                let pkt = match &e {
+                    ResolveError::BadPath(_) => {
+                        packet::error(ErrorCode::AccessViolation, "access violation")
+                    }
+                    ResolveError::NotFound(_) => packet::error(ErrorCode::FileNotFound, "file not found"),
+                    ResolveError::Unavailable { .. } => {
+                        packet::error(ErrorCode::Undefined, &e.to_string())
+                    }
+                };
+                let _ = socket.send(&pkt);
+                return;
+            }
+        };
+        tracing::debug!(%peer, path = %req.path, stage = res.stage.as_str(), "TFTP read");
+        let (content, source) = match res.target {
+            Target::Generated(text) => (
+                Content::Generated(Digest::of(text.as_bytes())),
+                BlockSource::text(text.into_bytes()),
+            ),
+            Target::Blob { digest, size } => (
+                Content::Blob(digest),
+                BlockSource::blob(Arc::clone(&self.files), digest, size),
+            ),
+        };
+        let limits = Limits {
+            timeout: self.options.timeout,
+            block_size_limit: self.options.block_size_limit,
+            window_size_limit: self.options.window_size_limit,
+        };
+        let n = negotiate(&req.options, source.size(), &limits);
+        let params = Params {
+            size: source.size(),
+            blksize: n.blksize,
+            windowsize: n.windowsize,
+            max_retries: self.options.max_send_retries,
+        };
+        let (transfer, first) = Transfer::start(params, !n.oack.is_empty());
+        let record = TransferRecord {
+            client: peer,
+            server_port: socket.local_addr().map_or(0, |a| a.port()),
+            path: req.path,
+            content,
+            size: source.size(),
+            blksize: n.blksize,
+            windowsize: n.windowsize,
+            timeout_ms: u32::try_from(n.timeout.as_millis()).unwrap_or(u32::MAX),
+            acked: 0,
+        };
+        self.session(socket, transfer, source, packet::oack(&n.oack), n.timeout, record, cancel)
+            .run(first);
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn session(
+        &self,
+        socket: UdpSocket,
+        transfer: Transfer,
+        source: BlockSource,
+        oack: Vec<u8>,
+        timeout: Duration,
+        record: TransferRecord,
+        cancel: CancellationToken,
+    ) -> Session {
+        Session {
+            socket,
+            transfer,
+            source,
+            oack,
+            timeout,
+            resume_wait: self.options.resume_wait,
+            cancel,
+            stats: Arc::clone(&self.stats),
+            observer: self.observer.clone(),
+            record,
+        }
+    }
+
+    /// Take over a transfer another node started: `socket` is bound to the server port
+    /// the client keeps sending to (on the VIP). A thread waits up to
+    /// [`TftpOptions::resume_wait`] for the client's retransmitted ACK and continues from
+    /// the block after it. Blob content is read by digest (the same bytes on every
+    /// replica); a generated file is generated again and taken over only if it is
+    /// byte-identical. Returns once the thread runs.
+    pub fn resume(
+        &self,
+        record: TransferRecord,
+        socket: UdpSocket,
+        cancel: CancellationToken,
+    ) -> Result<(), TftpError> {
+        socket.connect(record.client).map_err(TftpError::Socket)?;
+        if self.active.fetch_add(1, Ordering::Relaxed) >= MAX_TRANSFERS {
+            self.active.fetch_sub(1, Ordering::Relaxed);
+            return Err(TftpError::Busy);
+        }
+        let slot = Slot(Arc::clone(&self.active));
+        let me = self.clone();
+        std::thread::Builder::new()
+            .name("raftboot-tftp-resume".into())
+            .spawn(move || {
+                let _slot = slot;
+                me.resume_transfer(record, socket, cancel);
+            })
+            .map_err(TftpError::Thread)?;
+        Ok(())
+    }
+
+    fn resume_transfer(&self, record: TransferRecord, socket: UdpSocket, cancel: CancellationToken) {
+        let source = match record.content {
+            Content::Blob(d) => BlockSource::blob(Arc::clone(&self.files), d, record.size),
+            Content::Generated(d) => {
+                match self.files.resolve(&record.path, Transport::Tftp, record.client.ip()) {
+                    Ok(r) => match r.target {
+                        Target::Generated(t) if Digest::of(t.as_bytes()) == d => {
+                            BlockSource::text(t.into_bytes())
+                        }
+                        _ => {
+                            ServeStats::bump(&self.stats.other_errors);
+                            tracing::warn!(client = %record.client, path = %record.path, "TFTP takeover refused: the file generated here differs");
+                            return;
+                        }
+                    },
+                    Err(e) => {
+                        self.stats.count_resolve_error(&e);
+                        return;
+                    }
+                }
+            }
+        };
+        let params = Params {
+            size: record.size,
+            blksize: record.blksize,
+            windowsize: record.windowsize,
+            max_retries: self.options.max_send_retries,
+        };
+        let transfer = Transfer::resume(params, record.acked);
+        let timeout = Duration::from_millis(u64::from(record.timeout_ms.max(1)));
+        tracing::info!(client = %record.client, port = record.server_port, path = %record.path, acked = record.acked, "TFTP transfer taken over");
+        ServeStats::bump(&self.stats.resumed);
+        self.session(socket, transfer, source, Vec::new(), timeout, record, cancel)
+            .run(Action::Wait);
     }
 }
