@@ -100,7 +100,7 @@ fn tftp_hpa_fetches_loaders_kernel_and_config() {
     let by_ip = s.stages_of(BootKey::Ip(IpAddr::V4(Ipv4Addr::LOCALHOST)));
     assert_eq!(by_ip, vec![Stage::Loader, Stage::Kernel, Stage::Initrd]);
     assert_eq!(s.stages_of(BootKey::Mac(WEB1)), vec![Stage::Config]);
-    let st = s.tftp_stats.snapshot();
+    let st = s.tftp_settled();
     assert_eq!((st.requests, st.completed), (5, 5), "{st:?}");
     let want = (s.pxelinux.len() + s.ldlinux.len() + s.kernel.len() + s.initrd.len()) as u64;
     assert_eq!(st.bytes, want + cfg.len() as u64);
@@ -151,7 +151,7 @@ fn atftp_windowsize_transfers_are_byte_identical() {
 #[test]
 fn traversal_and_writes_are_refused() {
     let s = Server::start();
-    let before = s.tftp_stats.snapshot();
+    let before = s.tftp_settled();
     let out = s.out("passwd");
     for remote in [
         "../../etc/passwd",
@@ -171,7 +171,7 @@ fn traversal_and_writes_are_refused() {
     }
     let o = curl_tftp(&s, "/../../etc/passwd", 512, &out);
     assert!(!o.status.success(), "{}", text(&o));
-    let after = s.tftp_stats.snapshot();
+    let after = s.tftp_settled();
     assert_eq!(
         after.traversal_refused - before.traversal_refused,
         4,
@@ -184,7 +184,7 @@ fn traversal_and_writes_are_refused() {
         "{}",
         text(&o)
     );
-    assert_eq!(s.tftp_stats.snapshot().not_found, after.not_found + 1);
+    assert_eq!(s.tftp_settled().not_found, after.not_found + 1);
 
     let src = s.out("upload");
     std::fs::write(&src, b"evil").unwrap();
@@ -200,7 +200,7 @@ fn traversal_and_writes_are_refused() {
         &["-sS", "--max-time", "20", "-T", src.to_str().unwrap(), &url],
     );
     assert!(!o.status.success(), "{}", text(&o));
-    assert_eq!(s.tftp_stats.snapshot().write_refused, 2);
+    assert_eq!(s.tftp_settled().write_refused, 2);
     // The loader is unchanged.
     let got = s.out("pxe");
     tftp_hpa(&s, &["get", "pxelinux.0", got.to_str().unwrap()]);
@@ -226,7 +226,7 @@ fn corrupt_blob_is_never_served_and_is_quarantined() {
         "{} bytes",
         got.len()
     );
-    assert_eq!(s.tftp_stats.snapshot().corrupt, 1);
+    assert_eq!(s.tftp_settled().corrupt, 1);
     assert_eq!(s.store.quarantined().unwrap(), vec![digest]);
     // Now the blob is gone: the file is unavailable until the replicator re-fetches it.
     let o = tftp_hpa(
@@ -238,5 +238,5 @@ fn corrupt_blob_is_never_served_and_is_quarantined() {
         ],
     );
     assert!(text(&o).contains("not on this node"), "{}", text(&o));
-    assert_eq!(s.tftp_stats.snapshot().unavailable, 1);
+    assert_eq!(s.tftp_settled().unavailable, 1);
 }

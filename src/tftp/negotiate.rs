@@ -46,8 +46,14 @@ pub fn negotiate(options: &[(String, String)], size: u64, limits: &Limits) -> Ne
         let num = value.trim().parse::<u64>().ok();
         match (name.as_str(), num) {
             ("blksize", Some(v)) if v >= u64::from(MIN_BLKSIZE) && !has(&n, "blksize") => {
-                let cap = limits.block_size_limit.unwrap_or(MAX_BLKSIZE).min(MAX_BLKSIZE);
-                let b = u16::try_from(v).unwrap_or(u16::MAX).min(cap).max(MIN_BLKSIZE);
+                let cap = limits
+                    .block_size_limit
+                    .unwrap_or(MAX_BLKSIZE)
+                    .min(MAX_BLKSIZE);
+                let b = u16::try_from(v)
+                    .unwrap_or(u16::MAX)
+                    .min(cap)
+                    .max(MIN_BLKSIZE);
                 n.blksize = b;
                 n.oack.push(("blksize", b.to_string()));
             }

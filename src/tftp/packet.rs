@@ -225,7 +225,10 @@ mod tests {
         assert_eq!(r.mode, "octet");
         assert_eq!(
             r.options,
-            vec![("tsize".into(), "0".into()), ("blksize".into(), "1408".into())]
+            vec![
+                ("tsize".into(), "0".into()),
+                ("blksize".into(), "1408".into())
+            ]
         );
     }
 
@@ -235,15 +238,24 @@ mod tests {
         assert_eq!(Request::decode(b"\0\x03ab\0"), Err(PacketError::Opcode(3)));
         assert_eq!(Request::decode(b"\0\x01ab"), Err(PacketError::Unterminated));
         assert_eq!(Request::decode(b"\0\x01ab\0"), Err(PacketError::Truncated));
-        assert_eq!(Request::decode(b"\0\x01\0octet\0"), Err(PacketError::EmptyName));
-        assert_eq!(Request::decode(b"\0\x01\xff\0octet\0"), Err(PacketError::NotUtf8));
+        assert_eq!(
+            Request::decode(b"\0\x01\0octet\0"),
+            Err(PacketError::EmptyName)
+        );
+        assert_eq!(
+            Request::decode(b"\0\x01\xff\0octet\0"),
+            Err(PacketError::NotUtf8)
+        );
         assert_eq!(Request::decode(&[0u8; 2000]), Err(PacketError::TooLong));
     }
 
     #[test]
     fn client_packets() {
         assert_eq!(ClientPacket::decode(&ack(7)), ClientPacket::Ack(7));
-        assert_eq!(ClientPacket::decode(b"\0\x05\0\x02x\0"), ClientPacket::Error(2));
+        assert_eq!(
+            ClientPacket::decode(b"\0\x05\0\x02x\0"),
+            ClientPacket::Error(2)
+        );
         assert_eq!(ClientPacket::decode(b"\0\x04\0"), ClientPacket::Other);
         let e = error(ErrorCode::FileNotFound, "a\0b");
         assert_eq!(e, b"\0\x05\0\x01ab\0");

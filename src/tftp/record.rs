@@ -54,11 +54,12 @@ impl TransferRecord {
 pub trait TransferObserver: Send + Sync {
     /// A transfer started (sent after the first packet went out).
     fn started(&self, record: &TransferRecord);
-    /// A transfer progressed (every [`PROGRESS_EVERY`] blocks).
+    /// A transfer progressed (every `TftpOptions::progress_every` blocks).
     fn progress(&self, record: &TransferRecord);
     /// A transfer ended (completed, failed or given up).
     fn ended(&self, record: &TransferRecord);
 }
 
-/// Blocks between progress reports (the hint that places a 16-bit block number).
+/// Default blocks between progress reports (the hint that places a 16-bit block
+/// number past a rollover; must stay well under 32768).
 pub const PROGRESS_EVERY: u64 = 8192;

@@ -27,7 +27,9 @@ impl TransferRegistry {
         TransferRegistry::default()
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(SocketAddr, u16), (TransferRecord, Instant)>> {
+    fn lock(
+        &self,
+    ) -> std::sync::MutexGuard<'_, HashMap<(SocketAddr, u16), (TransferRecord, Instant)>> {
         self.records.lock().unwrap_or_else(|p| p.into_inner())
     }
 

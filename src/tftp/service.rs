@@ -18,7 +18,7 @@ use super::error::TftpError;
 use super::negotiate::{negotiate, Limits};
 use super::packet::{self, ErrorCode, Kind, Request, MAX_REQUEST};
 use super::reader::BlockSource;
-use super::record::{Content, TransferObserver, TransferRecord};
+use super::record::{Content, TransferObserver, TransferRecord, PROGRESS_EVERY};
 use super::session::Session;
 use super::transfer::{Action, Params, Transfer};
 
@@ -40,6 +40,8 @@ pub struct TftpOptions {
     /// How long a taken-over transfer waits for the client's retransmitted ACK
     /// (default 120 s: pxelinux re-sends for about two minutes).
     pub resume_wait: Duration,
+    /// Blocks between progress reports to the observer (default [`PROGRESS_EVERY`]).
+    pub progress_every: u64,
 }
 
 impl Default for TftpOptions {
@@ -50,6 +52,7 @@ impl Default for TftpOptions {
             block_size_limit: None,
             window_size_limit: Some(64),
             resume_wait: Duration::from_secs(120),
+            progress_every: PROGRESS_EVERY,
         }
     }
 }
@@ -198,7 +201,10 @@ impl TftpService {
             ServeStats::bump(&self.stats.write_refused);
             tracing::info!(%peer, path = %req.path, "TFTP write refused (read-only server)");
             let _ = socket.send_to(
-                &packet::error(ErrorCode::AccessViolation, "read-only server"),
+                &packet::error(
+                    ErrorCode::AccessViolation,
+                    "Access violation (read-only server)",
+                ),
                 peer,
             );
             return;
@@ -225,7 +231,13 @@ impl TftpService {
     }
 
     /// Resolve and serve one read request (on its own thread).
-    fn read_transfer(&self, req: Request, peer: SocketAddr, local: IpAddr, cancel: CancellationToken) {
+    fn read_transfer(
+        &self,
+        req: Request,
+        peer: SocketAddr,
+        local: IpAddr,
+        cancel: CancellationToken,
+    ) {
         let socket = match UdpSocket::bind((local, 0)).and_then(|s| s.connect(peer).map(|()| s)) {
             Ok(s) => s,
             Err(e) => {
@@ -241,9 +253,11 @@ impl TftpService {
                 tracing::debug!(%peer, path = %req.path, error = %e, "TFTP read refused");
                 let pkt = match &e {
                     ResolveError::BadPath(_) => {
-                        packet::error(ErrorCode::AccessViolation, "access violation")
+                        packet::error(ErrorCode::AccessViolation, "Access violation")
                     }
-                    ResolveError::NotFound(_) => packet::error(ErrorCode::FileNotFound, "file not found"),
+                    ResolveError::NotFound(_) => {
+                        packet::error(ErrorCode::FileNotFound, "File not found")
+                    }
                     ResolveError::Unavailable { .. } => {
                         packet::error(ErrorCode::Undefined, &e.to_string())
                     }
@@ -287,8 +301,16 @@ impl TftpService {
             timeout_ms: u32::try_from(n.timeout.as_millis()).unwrap_or(u32::MAX),
             acked: 0,
         };
-        self.session(socket, transfer, source, packet::oack(&n.oack), n.timeout, record, cancel)
-            .run(first);
+        self.session(
+            socket,
+            transfer,
+            source,
+            packet::oack(&n.oack),
+            n.timeout,
+            record,
+            cancel,
+        )
+        .run(first);
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -309,6 +331,7 @@ impl TftpService {
             oack,
             timeout,
             resume_wait: self.options.resume_wait,
+            progress_every: self.options.progress_every.max(1),
             cancel,
             stats: Arc::clone(&self.stats),
             observer: self.observer.clone(),
@@ -345,11 +368,19 @@ impl TftpService {
         Ok(())
     }
 
-    fn resume_transfer(&self, record: TransferRecord, socket: UdpSocket, cancel: CancellationToken) {
+    fn resume_transfer(
+        &self,
+        record: TransferRecord,
+        socket: UdpSocket,
+        cancel: CancellationToken,
+    ) {
         let source = match record.content {
             Content::Blob(d) => BlockSource::blob(Arc::clone(&self.files), d, record.size),
             Content::Generated(d) => {
-                match self.files.resolve(&record.path, Transport::Tftp, record.client.ip()) {
+                match self
+                    .files
+                    .resolve(&record.path, Transport::Tftp, record.client.ip())
+                {
                     Ok(r) => match r.target {
                         Target::Generated(t) if Digest::of(t.as_bytes()) == d => {
                             BlockSource::text(t.into_bytes())
@@ -377,7 +408,15 @@ impl TftpService {
         let timeout = Duration::from_millis(u64::from(record.timeout_ms.max(1)));
         tracing::info!(client = %record.client, port = record.server_port, path = %record.path, acked = record.acked, "TFTP transfer taken over");
         ServeStats::bump(&self.stats.resumed);
-        self.session(socket, transfer, source, Vec::new(), timeout, record, cancel)
-            .run(Action::Wait);
+        self.session(
+            socket,
+            transfer,
+            source,
+            Vec::new(),
+            timeout,
+            record,
+            cancel,
+        )
+        .run(Action::Wait);
     }
 }

@@ -13,7 +13,7 @@ use crate::bootfiles::ServeStats;
 
 use super::packet::{self, ClientPacket, ErrorCode};
 use super::reader::{BlockSource, SourceError};
-use super::record::{TransferObserver, TransferRecord, PROGRESS_EVERY};
+use super::record::{TransferObserver, TransferRecord};
 use super::transfer::{wire, Action, Transfer};
 
 /// Longest single wait on the socket, so cancellation is noticed.
@@ -46,6 +46,8 @@ pub(crate) struct Session {
     pub timeout: Duration,
     /// How long a taken-over transfer waits for the client's ACK.
     pub resume_wait: Duration,
+    /// Blocks between progress reports.
+    pub progress_every: u64,
     pub cancel: CancellationToken,
     pub stats: Arc<ServeStats>,
     pub observer: Option<Arc<dyn TransferObserver>>,
@@ -74,13 +76,20 @@ impl Session {
 
     /// Run until the transfer ends; `first` is the transfer's first action.
     pub fn run(mut self, first: Action) -> Outcome {
-        let start_acked = self.transfer.acked();
         let resuming = self.transfer.is_resuming();
+        // A taken-over transfer counts from the progress its record reported.
+        let start_acked = if resuming {
+            self.record.acked
+        } else {
+            self.transfer.acked()
+        };
         let outcome = self.drive(first);
         let bs = u64::from(self.transfer.params().blksize);
         let size = self.source.size();
         let acked = self.transfer.acked();
-        let bytes = (acked * bs).min(size) - (start_acked * bs).min(size);
+        let bytes = (acked * bs)
+            .min(size)
+            .saturating_sub((start_acked * bs).min(size));
         self.stats
             .bytes
             .fetch_add(bytes, std::sync::atomic::Ordering::Relaxed);
@@ -109,7 +118,7 @@ impl Session {
         let mut deadline = Instant::now() + self.resume_wait;
         let mut sock_timeout = Duration::ZERO;
         let mut reported = false;
-        let mut last_progress = self.transfer.acked() / PROGRESS_EVERY;
+        let mut last_progress = self.transfer.acked() / self.progress_every;
         loop {
             match action {
                 Action::Done => return Outcome::Completed,
@@ -132,7 +141,7 @@ impl Session {
                 reported = true;
                 self.report(|o, r| o.started(r));
             }
-            let p = self.transfer.acked() / PROGRESS_EVERY;
+            let p = self.transfer.acked() / self.progress_every;
             if p != last_progress {
                 last_progress = p;
                 self.report(|o, r| o.progress(r));

@@ -196,11 +196,15 @@ impl Transfer {
 /// The value with low 16 bits `w` closest to `hint`, never negative.
 fn nearest_with_low_bits(hint: u64, w: u16) -> u64 {
     let base = (hint & !0xffff) | u64::from(w);
-    [base.checked_sub(0x1_0000), Some(base), base.checked_add(0x1_0000)]
-        .into_iter()
-        .flatten()
-        .min_by_key(|c| c.abs_diff(hint))
-        .unwrap_or(base)
+    [
+        base.checked_sub(0x1_0000),
+        Some(base),
+        base.checked_add(0x1_0000),
+    ]
+    .into_iter()
+    .flatten()
+    .min_by_key(|c| c.abs_diff(hint))
+    .unwrap_or(base)
 }
 
 #[cfg(test)]
@@ -248,7 +252,13 @@ mod tests {
         assert_eq!(t.on_ack(6), Action::SendBlocks { first: 7, last: 10 });
         assert_eq!(t.on_timeout(), Action::SendBlocks { first: 7, last: 10 });
         assert_eq!(t.on_timeout(), Action::SendBlocks { first: 7, last: 10 });
-        assert_eq!(t.on_ack(10), Action::SendBlocks { first: 11, last: 11 });
+        assert_eq!(
+            t.on_ack(10),
+            Action::SendBlocks {
+                first: 11,
+                last: 11
+            }
+        );
         assert_eq!(t.on_ack(11), Action::Done);
     }
 
