@@ -7,6 +7,7 @@
 
 pub mod boot_services;
 pub mod bootstrap;
+pub mod takeover;
 
 use std::net::SocketAddr;
 use std::sync::atomic::AtomicU64;
@@ -127,12 +128,15 @@ pub async fn run(cfg: NodeConfig, shutdown: CancellationToken) -> anyhow::Result
         Arc::new(crate::images::peer_blobs::StoreSource(s))
             as Arc<dyn raftboot_raft::peer::BlobSource>
     });
+    // TFTP transfer takeover: announce ours to peers, keep theirs (boot servers only).
+    let mut takeover = (me.role != Role::Witness).then(|| takeover::Takeover::new(&cfg, &auth));
     let server = Arc::new(PeerServer {
         auth: auth.clone(),
         raft: raft.clone(),
         check: peer_check(&cfg, raft.clone()),
         stats: peer_stats.clone(),
         blobs,
+        notices: takeover.as_ref().map(|t| t.sink()),
     });
     let peer_task = tokio::spawn(server.serve(peer_listener, peer_stop.clone()));
 
@@ -142,6 +146,7 @@ pub async fn run(cfg: NodeConfig, shutdown: CancellationToken) -> anyhow::Result
                 &cfg,
                 shared.clone(),
                 store.clone(),
+                takeover.as_ref().map(|t| t.observer()),
                 boot_stop.clone(),
             )
             .await?,
@@ -192,15 +197,24 @@ pub async fn run(cfg: NodeConfig, shutdown: CancellationToken) -> anyhow::Result
                 hold: Duration::from_millis(cfg.raft.vip_hold_ms),
                 backend,
                 stats: vip_stats.clone(),
+                claimed: takeover.as_ref().map(|t| t.claimed.clone()),
             };
             Some(tokio::spawn(controller.run(background_stop.clone())))
         }
         _ => None,
     };
 
+    let services_stop = CancellationToken::new();
+    if let Some(t) = takeover.as_mut() {
+        t.spawn_senders(&background_stop);
+        let tftp = boot_services.as_ref().and_then(|b| b.tftp.clone());
+        if let (Some(tftp), Some(rt)) = (tftp, &vip_runtime) {
+            t.spawn_resumer(tftp, rt.handle().clone(), services_stop.clone());
+        }
+    }
+
     // NFS: on the node's own address, and (with a VIP) on the VIP. Handles derive only from
     // replicated data, so both instances, and every other replica, issue the same ones.
-    let services_stop = CancellationToken::new();
     let mut service_tasks = Vec::new();
     if let (Some(store), true) = (&store, me.services.nfs_port != 0) {
         let svc = &me.services;

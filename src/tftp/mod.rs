@@ -20,6 +20,7 @@
 
 mod error;
 mod negotiate;
+mod notice;
 pub mod packet;
 mod reader;
 mod record;
@@ -30,6 +31,7 @@ mod transfer;
 
 pub use error::TftpError;
 pub use negotiate::{negotiate, Limits, Negotiated};
+pub use notice::{decode_notices, encode_notices, NoticeError, TransferNotice, MAX_BATCH};
 pub use reader::{BlockSource, SourceError};
 pub use record::{Content, TransferObserver, TransferRecord, PROGRESS_EVERY};
 pub use registry::{TransferRegistry, RECORD_TTL};

@@ -82,6 +82,7 @@ fn has(n: &Negotiated, name: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
 
     fn o(pairs: &[(&str, &str)]) -> Vec<(String, String)> {

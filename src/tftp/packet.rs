@@ -214,12 +214,14 @@ pub fn error(code: ErrorCode, msg: &str) -> Vec<u8> {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
     use proptest::prelude::*;
 
     #[test]
     fn decodes_a_pxelinux_request() {
-        let r = Request::decode(b"\0\x01/pxelinux.0\0octet\0tsize\00\0BLKSIZE\01408\0").unwrap();
+        let r =
+            Request::decode(b"\0\x01/pxelinux.0\0octet\0tsize\0\x30\0BLKSIZE\0\x31408\0").unwrap();
         assert_eq!(r.kind, Kind::Read);
         assert_eq!(r.path, "/pxelinux.0");
         assert_eq!(r.mode, "octet");

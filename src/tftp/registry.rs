@@ -83,6 +83,7 @@ impl TransferRegistry {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
     use crate::cas::Digest;
     use crate::tftp::record::Content;

@@ -209,6 +209,7 @@ fn nearest_with_low_bits(hint: u64, w: u16) -> u64 {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
     use proptest::prelude::*;
 

@@ -45,6 +45,19 @@ pub enum PeerRequest {
         offset: u64,
         len: u32,
     },
+    /// Best-effort notices about running TFTP transfers (the boot server's own encoding,
+    /// at most [`MAX_NOTICES`] bytes), kept by peers so that the next VIP holder can take
+    /// the transfers over. Not replicated through Raft.
+    TransferNotices(Vec<u8>),
+}
+
+/// Largest body of one [`PeerRequest::TransferNotices`].
+pub const MAX_NOTICES: usize = 256 * 1024;
+
+/// Where a peer server hands transfer notices (the node's TFTP transfer registry).
+pub trait NoticeSink: Send + Sync {
+    /// Notices from authenticated peer `from`; the sink validates `body`.
+    fn transfer_notices(&self, from: NodeId, body: &[u8]) -> Result<(), String>;
 }
 
 /// Largest blob read one FetchBlob may ask for.
@@ -92,6 +105,8 @@ pub enum PeerResponse {
     Blob(Result<Vec<u8>, String>),
     /// The request was refused (e.g. a Raft RPC naming another sender).
     Refused(String),
+    /// Transfer notices taken (or why not).
+    Noted(Result<(), String>),
 }
 
 /// Peer-network counters, exported as Prometheus metrics by bootd.
