@@ -14,7 +14,7 @@ use crate::bootcfg::BootContext;
 use crate::bootfiles::{BootFiles, ServeStats};
 use crate::cas::BlobStore;
 use crate::httpboot::{http_router, serve_http};
-use crate::tftp::{TftpService, TransferObserver};
+use crate::tftp::TftpService;
 
 /// The running boot-file services of a node and their counters.
 pub struct BootServices {
@@ -22,7 +22,7 @@ pub struct BootServices {
     pub files: Arc<BootFiles>,
     /// TFTP counters (`None` when `tftp_port` is 0).
     pub tftp_stats: Option<Arc<ServeStats>>,
-    /// A handle on the TFTP service (for takeover), when it runs.
+    /// A handle on the TFTP service (shares its counters), when it runs.
     pub tftp: Option<TftpService>,
     /// HTTP boot counters (`None` when `http_port` is 0).
     pub http_stats: Option<Arc<ServeStats>>,
@@ -32,13 +32,11 @@ pub struct BootServices {
 impl BootServices {
     /// Bind and start TFTP on `services.bind:tftp_port` and HTTP boot on
     /// `services.bind:http_port` (each only when its port is non-zero); both stop when
-    /// `stop` is cancelled. Binding errors fail the start, like the other ports. TFTP
-    /// transfers are reported to `observer` (for takeover by peers).
+    /// `stop` is cancelled. Binding errors fail the start, like the other ports.
     pub async fn start(
         cfg: &NodeConfig,
         shared: SharedState,
         store: Arc<BlobStore>,
-        observer: Option<Arc<dyn TransferObserver>>,
         stop: CancellationToken,
     ) -> anyhow::Result<BootServices> {
         let svc = &cfg.this_node().services;
@@ -49,10 +47,7 @@ impl BootServices {
         if svc.tftp_port != 0 {
             let addr = SocketAddr::new(svc.bind, svc.tftp_port);
             let socket = TftpService::bind(addr).context("binding the TFTP port")?;
-            let mut service = TftpService::new(Arc::clone(&files));
-            if let Some(o) = observer {
-                service = service.with_observer(o);
-            }
+            let service = TftpService::new(Arc::clone(&files));
             tftp_stats = Some(service.stats());
             tftp = Some(service.clone());
             let stop = stop.clone();

@@ -146,7 +146,6 @@ pub async fn run(cfg: NodeConfig, shutdown: CancellationToken) -> anyhow::Result
                 &cfg,
                 shared.clone(),
                 store.clone(),
-                takeover.as_ref().map(|t| t.observer()),
                 boot_stop.clone(),
             )
             .await?,
@@ -209,7 +208,21 @@ pub async fn run(cfg: NodeConfig, shutdown: CancellationToken) -> anyhow::Result
         t.spawn_senders(&background_stop);
         let tftp = boot_services.as_ref().and_then(|b| b.tftp.clone());
         if let (Some(tftp), Some(rt)) = (tftp, &vip_runtime) {
-            t.spawn_resumer(tftp, rt.handle().clone(), services_stop.clone());
+            // TFTP on the VIP too (inside the VIP namespace, the VIP is the only address,
+            // so replies leave from it), sharing the counters. Only transfers on the VIP
+            // are announced to peers: only those can be taken over.
+            let tftp = tftp.with_observer(t.observer());
+            t.spawn_resumer(tftp.clone(), rt.handle().clone(), services_stop.clone());
+            let addr = std::net::SocketAddr::new(
+                std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
+                me.services.tftp_port,
+            );
+            let stop = services_stop.clone();
+            rt.spawn(async move {
+                if let Err(e) = tftp.serve(addr, stop).await {
+                    tracing::error!(error = %e, "TFTP on the VIP stopped");
+                }
+            });
         }
     }
 
