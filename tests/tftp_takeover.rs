@@ -1,7 +1,8 @@
 //! TFTP transfer takeover on loopback with a real client: server A reports its transfer
 //! records; A is stopped mid-file (its transfer socket closed, like a dead node); server
-//! B re-binds A's transfer port and resumes from the record; the unmodified tftp-hpa
-//! client (which only re-sends its last ACK) receives a byte-identical file.
+//! B re-binds A's transfer port and resumes from the record; the unmodified
+//! clients (tftp-hpa lock-step, atftp with windowsize 4; both only re-send their last
+//! ACK) receive a byte-identical file.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod boot_fixture;
@@ -49,6 +50,32 @@ fn wait_until(what: &str, limit: Duration, mut f: impl FnMut() -> bool) {
 
 #[test]
 fn tftp_hpa_client_completes_after_takeover() {
+    takeover_with(512, |port, out| {
+        let mut c = Command::new("tftp");
+        c.args(["-m", "binary", "127.0.0.1", &port.to_string(), "-c", "get"])
+            .arg("images/deb/vmlinuz")
+            .arg(out);
+        c
+    });
+}
+
+/// atftp with the options EDK2 firmware asks for (windowsize 4) plus a pxelinux-like
+/// block size: a windowed transfer resumes too.
+#[test]
+fn atftp_windowed_client_completes_after_takeover() {
+    takeover_with(1408, |port, out| {
+        let mut c = Command::new("atftp");
+        c.args(["--option", "windowsize 4", "--option", "blksize 1408"])
+            .args(["-g", "-r", "images/deb/vmlinuz", "-l"])
+            .arg(out)
+            .args(["127.0.0.1", &port.to_string()]);
+        c
+    });
+}
+
+/// Start a transfer with the client `client(port, out)` builds, stop server A after the
+/// client acknowledged block 100, resume on server B, check the file.
+fn takeover_with(blksize: u64, client: impl Fn(u16, &std::path::Path) -> Command) {
     let s = Server::start();
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -76,27 +103,18 @@ fn tftp_hpa_client_completes_after_takeover() {
     };
 
     let out = s.out("kernel.taken-over");
-    let mut client = Command::new("tftp")
-        .args([
-            "-m",
-            "binary",
-            "127.0.0.1",
-            &a_port.to_string(),
-            "-c",
-            "get",
-        ])
-        .arg("images/deb/vmlinuz")
-        .arg(&out)
+    let mut client = client(a_port, &out)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .expect("tftp (tftp-hpa) is needed");
+        .expect("the client (tftp-hpa / atftp) is needed");
 
     let record = rec_rx
         .recv_timeout(Duration::from_secs(30))
         .expect("the transfer reported progress");
     assert_eq!(record.acked, 100, "{record:?}");
-    assert!(record.size > 100 * 512, "{record:?}");
+    assert_eq!(u64::from(record.blksize), blksize, "{record:?}");
+    assert!(record.size > 100 * blksize, "{record:?}");
     // "Kill" A: stop it while the transfer is held, then let the thread see the stop.
     a_stop.cancel();
     rel_tx.send(()).unwrap();
@@ -137,6 +155,6 @@ fn tftp_hpa_client_completes_after_takeover() {
     });
     let st = b.stats().snapshot();
     assert_eq!((st.resumed, st.completed), (1, 1), "{st:?}");
-    assert_eq!(st.bytes, s.kernel.len() as u64 - 100 * 512, "{st:?}");
+    assert_eq!(st.bytes, s.kernel.len() as u64 - 100 * blksize, "{st:?}");
     b_stop.cancel();
 }
