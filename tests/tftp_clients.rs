@@ -240,3 +240,50 @@ fn corrupt_blob_is_never_served_and_is_quarantined() {
     assert!(text(&o).contains("not on this node"), "{}", text(&o));
     assert_eq!(s.tftp_settled().unavailable, 1);
 }
+
+#[test]
+fn malformed_requests_are_counted_and_do_not_stop_clients() {
+    use raftboot::tftp::packet::Request;
+    use rand::{Rng, SeedableRng};
+    let s = Server::start();
+    let seed: u64 = rand::random();
+    eprintln!("seed {seed}");
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let mut bad = 0;
+    for i in 0..300 {
+        let len = rng.gen_range(0..1200);
+        let mut b: Vec<u8> = (0..len).map(|_| rng.gen()).collect();
+        // Some near-misses: a read opcode with junk after it.
+        if i % 3 == 0 && b.len() >= 2 {
+            b[0] = 0;
+            b[1] = 1;
+        }
+        match Request::decode(&b) {
+            Err(_) => bad += 1,
+            // A datagram that happens to decode is a real request: skip it, it would
+            // start a transfer to this socket.
+            Ok(_) => continue,
+        }
+        sock.send_to(&b, s.tftp).unwrap();
+        // Paced, so the socket's receive buffer never overflows (bounded wait).
+        if bad % 20 == 0 {
+            for _ in 0..1000 {
+                if s.tftp_stats.snapshot().malformed == bad {
+                    break;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+        }
+    }
+    let out = s.out("after-garbage");
+    let o = tftp_hpa(&s, &["get", "/pxelinux.0", out.to_str().unwrap()]);
+    assert!(
+        std::fs::read(&out).unwrap_or_default() == s.pxelinux,
+        "{}",
+        text(&o)
+    );
+    let st = s.tftp_settled();
+    assert_eq!(st.malformed, bad, "{st:?}");
+    assert_eq!((st.requests, st.completed), (1, 1), "{st:?}");
+}
