@@ -204,6 +204,94 @@ pub fn render(st: &AppState) -> String {
     if let Some(d) = &st.dhcp {
         d.render(&mut o);
     }
+    if let Some(t) = &st.tftp {
+        let t = t.snapshot();
+        for (name, help, v) in [
+            (
+                "requests",
+                "TFTP requests (reads and refused writes).",
+                t.requests,
+            ),
+            (
+                "bytes",
+                "TFTP payload bytes acknowledged by clients.",
+                t.bytes,
+            ),
+            ("completed", "TFTP transfers completed.", t.completed),
+            ("not_found", "TFTP reads of unknown names.", t.not_found),
+            (
+                "traversal_refused",
+                "TFTP paths refused before lookup.",
+                t.traversal_refused,
+            ),
+            (
+                "write_refused",
+                "TFTP write requests refused.",
+                t.write_refused,
+            ),
+            ("corrupt", "TFTP reads that hit a corrupt blob.", t.corrupt),
+            (
+                "unavailable",
+                "TFTP reads of blobs not on this node yet.",
+                t.unavailable,
+            ),
+            (
+                "other_errors",
+                "TFTP transfers failed or abandoned.",
+                t.other_errors,
+            ),
+            (
+                "malformed",
+                "TFTP requests that did not decode.",
+                t.malformed,
+            ),
+            (
+                "resumed",
+                "TFTP transfers taken over from another node.",
+                t.resumed,
+            ),
+        ] {
+            metric(
+                &mut o,
+                &format!("raftboot_tftp_{name}_total"),
+                "counter",
+                help,
+                v,
+            );
+        }
+    }
+    if let Some(t) = &st.takeover {
+        for (name, help, v) in [
+            (
+                "notices_dropped",
+                "Transfer notices dropped (a peer queue was full).",
+                &t.notices_dropped,
+            ),
+            (
+                "send_errors",
+                "Transfer notice batches a peer did not take.",
+                &t.send_errors,
+            ),
+            (
+                "resumed",
+                "Transfers resumed after a VIP claim.",
+                &t.resumed,
+            ),
+            (
+                "resume_errors",
+                "Transfers that could not be resumed.",
+                &t.resume_errors,
+            ),
+        ] {
+            metric(
+                &mut o,
+                &format!("raftboot_tftp_takeover_{name}_total"),
+                "counter",
+                help,
+                v.load(Ordering::Relaxed),
+            );
+        }
+    }
     let data = st.shared.read();
     metric(
         &mut o,

@@ -145,4 +145,19 @@ fn tftp_client_survives_a_leader_kill_mid_file() {
         log.contains("TFTP transfer taken over"),
         "node {new_holder} (the new holder) logged no takeover"
     );
+    let url = format!("http://{}/metrics", c.nodes[&new_holder].admin);
+    let metrics = c
+        .api(move || ureq::get(&url).call().map(|r| r.into_string()))
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    let value = |name: &str| {
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{name} ")))
+            .and_then(|v| v.trim().parse::<u64>().ok())
+    };
+    assert_eq!(value("raftboot_tftp_takeover_resumed_total"), Some(1));
+    assert_eq!(value("raftboot_tftp_resumed_total"), Some(1));
+    assert_eq!(value("raftboot_tftp_completed_total"), Some(1));
 }

@@ -41,6 +41,10 @@ pub struct AppState {
     pub nfs_counters: Vec<Arc<crate::nfs::NfsCounters>>,
     /// The DHCP server's counters, when this node runs one.
     pub dhcp: Option<Arc<crate::dhcp::DhcpStats>>,
+    /// The TFTP counters (node address and VIP together), when TFTP runs.
+    pub tftp: Option<Arc<crate::bootfiles::ServeStats>>,
+    /// TFTP transfer takeover counters (boot servers).
+    pub takeover: Option<Arc<crate::node::takeover::TakeoverStats>>,
 }
 
 /// Proof that the request carried the admin token.

@@ -299,6 +299,8 @@ pub async fn run(cfg: NodeConfig, shutdown: CancellationToken) -> anyhow::Result
         vip_stats: vip_stats.clone(),
         nfs_counters: nfs_counters.clone(),
         dhcp: dhcp.as_ref().map(|(server, _)| server.stats()),
+        tftp: boot_services.as_ref().and_then(|b| b.tftp_stats.clone()),
+        takeover: takeover.as_ref().map(|t| t.stats.clone()),
     });
     let stop = admin_stop.clone();
     let admin_task = tokio::spawn(async move {
