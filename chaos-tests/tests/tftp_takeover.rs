@@ -147,8 +147,12 @@ fn tftp_client_survives_a_leader_kill_mid_file() {
     );
     let url = format!("http://{}/metrics", c.nodes[&new_holder].admin);
     let metrics = c
-        .api(move || ureq::get(&url).call().map(|r| r.into_string()))
-        .unwrap()
+        .api(move || {
+            ureq::get(&url)
+                .call()
+                .map_err(|e| e.to_string())
+                .and_then(|r| r.into_string().map_err(|e| e.to_string()))
+        })
         .unwrap()
         .unwrap();
     let value = |name: &str| {

@@ -25,6 +25,7 @@ pub mod packet;
 mod reader;
 mod record;
 mod registry;
+mod resume;
 mod service;
 mod session;
 mod transfer;

@@ -1,7 +1,6 @@
 //! [`TftpService`]: the listening loop (a thread of its own) that decodes requests,
 //! refuses writes and bad input (counted), and starts one [`Session`] thread per read
-//! transfer; and [`TftpService::resume`], which carries on a transfer another node
-//! started (transfer takeover).
+//! transfer. Takeover (`TftpService::resume`) is in `resume.rs`.
 
 use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -20,7 +19,7 @@ use super::packet::{self, ErrorCode, Kind, Request, MAX_REQUEST};
 use super::reader::BlockSource;
 use super::record::{Content, TransferObserver, TransferRecord, PROGRESS_EVERY};
 use super::session::Session;
-use super::transfer::{Action, Params, Transfer};
+use super::transfer::{Params, Transfer};
 
 /// Most transfers running at once (each is a thread); more get a "busy" error.
 pub const MAX_TRANSFERS: usize = 512;
@@ -60,15 +59,15 @@ impl Default for TftpOptions {
 /// The read-only TFTP server of a node. Cheap to clone (clones share counters).
 #[derive(Clone)]
 pub struct TftpService {
-    files: Arc<BootFiles>,
-    stats: Arc<ServeStats>,
-    options: TftpOptions,
-    observer: Option<Arc<dyn TransferObserver>>,
-    active: Arc<AtomicUsize>,
+    pub(super) files: Arc<BootFiles>,
+    pub(super) stats: Arc<ServeStats>,
+    pub(super) options: TftpOptions,
+    pub(super) observer: Option<Arc<dyn TransferObserver>>,
+    pub(super) active: Arc<AtomicUsize>,
 }
 
 /// Decrements the running-transfer count when a transfer thread ends.
-struct Slot(Arc<AtomicUsize>);
+pub(super) struct Slot(pub(super) Arc<AtomicUsize>);
 
 impl Drop for Slot {
     fn drop(&mut self) {
@@ -314,7 +313,7 @@ impl TftpService {
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn session(
+    pub(super) fn session(
         &self,
         socket: UdpSocket,
         transfer: Transfer,
@@ -337,86 +336,5 @@ impl TftpService {
             observer: self.observer.clone(),
             record,
         }
-    }
-
-    /// Take over a transfer another node started: `socket` is bound to the server port
-    /// the client keeps sending to (on the VIP). A thread waits up to
-    /// [`TftpOptions::resume_wait`] for the client's retransmitted ACK and continues from
-    /// the block after it. Blob content is read by digest (the same bytes on every
-    /// replica); a generated file is generated again and taken over only if it is
-    /// byte-identical. Returns once the thread runs.
-    pub fn resume(
-        &self,
-        record: TransferRecord,
-        socket: UdpSocket,
-        cancel: CancellationToken,
-    ) -> Result<(), TftpError> {
-        socket.connect(record.client).map_err(TftpError::Socket)?;
-        if self.active.fetch_add(1, Ordering::Relaxed) >= MAX_TRANSFERS {
-            self.active.fetch_sub(1, Ordering::Relaxed);
-            return Err(TftpError::Busy);
-        }
-        let slot = Slot(Arc::clone(&self.active));
-        let me = self.clone();
-        std::thread::Builder::new()
-            .name("raftboot-tftp-resume".into())
-            .spawn(move || {
-                let _slot = slot;
-                me.resume_transfer(record, socket, cancel);
-            })
-            .map_err(TftpError::Thread)?;
-        Ok(())
-    }
-
-    fn resume_transfer(
-        &self,
-        record: TransferRecord,
-        socket: UdpSocket,
-        cancel: CancellationToken,
-    ) {
-        let source = match record.content {
-            Content::Blob(d) => BlockSource::blob(Arc::clone(&self.files), d, record.size),
-            Content::Generated(d) => {
-                match self
-                    .files
-                    .resolve(&record.path, Transport::Tftp, record.client.ip())
-                {
-                    Ok(r) => match r.target {
-                        Target::Generated(t) if Digest::of(t.as_bytes()) == d => {
-                            BlockSource::text(t.into_bytes())
-                        }
-                        _ => {
-                            ServeStats::bump(&self.stats.other_errors);
-                            tracing::warn!(client = %record.client, path = %record.path, "TFTP takeover refused: the file generated here differs");
-                            return;
-                        }
-                    },
-                    Err(e) => {
-                        self.stats.count_resolve_error(&e);
-                        return;
-                    }
-                }
-            }
-        };
-        let params = Params {
-            size: record.size,
-            blksize: record.blksize,
-            windowsize: record.windowsize,
-            max_retries: self.options.max_send_retries,
-        };
-        let transfer = Transfer::resume(params, record.acked);
-        let timeout = Duration::from_millis(u64::from(record.timeout_ms.max(1)));
-        tracing::info!(client = %record.client, port = record.server_port, path = %record.path, acked = record.acked, "TFTP transfer taken over");
-        ServeStats::bump(&self.stats.resumed);
-        self.session(
-            socket,
-            transfer,
-            source,
-            Vec::new(),
-            timeout,
-            record,
-            cancel,
-        )
-        .run(Action::Wait);
     }
 }
