@@ -221,6 +221,38 @@ pub fn render(st: &AppState) -> String {
         d.render(&mut o);
     }
     render_boot_files(&mut o, st);
+    if let Some(t) = &st.takeover {
+        for (name, help, v) in [
+            (
+                "notices_dropped",
+                "Transfer notices dropped (a peer queue was full).",
+                &t.notices_dropped,
+            ),
+            (
+                "send_errors",
+                "Transfer notice batches a peer did not take.",
+                &t.send_errors,
+            ),
+            (
+                "resumed",
+                "Transfers resumed after a VIP claim.",
+                &t.resumed,
+            ),
+            (
+                "resume_errors",
+                "Transfers that could not be resumed.",
+                &t.resume_errors,
+            ),
+        ] {
+            metric(
+                &mut o,
+                &format!("raftboot_tftp_takeover_{name}_total"),
+                "counter",
+                help,
+                v.load(Ordering::Relaxed),
+            );
+        }
+    }
     let data = st.shared.read();
     metric(
         &mut o,
@@ -247,7 +279,7 @@ fn render_boot_files(o: &mut String, st: &AppState) {
         .collect();
     if !protos.is_empty() {
         type Series = (&'static str, &'static str, fn(&StatsSnapshot) -> u64);
-        let series: [Series; 9] = [
+        let series: [Series; 11] = [
             ("requests_total", "Boot-file requests received.", |s| {
                 s.requests
             }),
@@ -282,6 +314,16 @@ fn render_boot_files(o: &mut String, st: &AppState) {
                 "errors_total",
                 "Other failures (I/O, transfers abandoned by the client).",
                 |s| s.other_errors,
+            ),
+            (
+                "malformed_total",
+                "Requests that did not decode (counted, dropped).",
+                |s| s.malformed,
+            ),
+            (
+                "resumed_total",
+                "Transfers taken over from another node after a VIP move.",
+                |s| s.resumed,
             ),
         ];
         for (name, help, get) in series {

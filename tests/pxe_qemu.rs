@@ -112,7 +112,7 @@ fn ipxe_rom_boots_pxelinux_and_fetches_config_kernel_and_initrd() {
         vec![Stage::Config],
         "{tail}"
     );
-    let st = s.tftp_stats.snapshot();
+    let st = s.tftp_settled();
     assert_eq!(
         st.corrupt + st.traversal_refused + st.write_refused,
         0,

@@ -100,7 +100,7 @@ fn tftp_hpa_fetches_loaders_kernel_and_config() {
     let by_ip = s.stages_of(BootKey::Ip(IpAddr::V4(Ipv4Addr::LOCALHOST)));
     assert_eq!(by_ip, vec![Stage::Loader, Stage::Kernel, Stage::Initrd]);
     assert_eq!(s.stages_of(BootKey::Mac(WEB1)), vec![Stage::Config]);
-    let st = s.tftp_stats.snapshot();
+    let st = s.tftp_settled();
     assert_eq!((st.requests, st.completed), (5, 5), "{st:?}");
     let want = (s.pxelinux.len() + s.ldlinux.len() + s.kernel.len() + s.initrd.len()) as u64;
     assert_eq!(st.bytes, want + cfg.len() as u64);
@@ -151,7 +151,7 @@ fn atftp_windowsize_transfers_are_byte_identical() {
 #[test]
 fn traversal_and_writes_are_refused() {
     let s = Server::start();
-    let before = s.tftp_stats.snapshot();
+    let before = s.tftp_settled();
     let out = s.out("passwd");
     for remote in [
         "../../etc/passwd",
@@ -171,7 +171,7 @@ fn traversal_and_writes_are_refused() {
     }
     let o = curl_tftp(&s, "/../../etc/passwd", 512, &out);
     assert!(!o.status.success(), "{}", text(&o));
-    let after = s.tftp_stats.snapshot();
+    let after = s.tftp_settled();
     assert_eq!(
         after.traversal_refused - before.traversal_refused,
         4,
@@ -184,7 +184,7 @@ fn traversal_and_writes_are_refused() {
         "{}",
         text(&o)
     );
-    assert_eq!(s.tftp_stats.snapshot().not_found, after.not_found + 1);
+    assert_eq!(s.tftp_settled().not_found, after.not_found + 1);
 
     let src = s.out("upload");
     std::fs::write(&src, b"evil").unwrap();
@@ -200,7 +200,7 @@ fn traversal_and_writes_are_refused() {
         &["-sS", "--max-time", "20", "-T", src.to_str().unwrap(), &url],
     );
     assert!(!o.status.success(), "{}", text(&o));
-    assert_eq!(s.tftp_stats.snapshot().write_refused, 2);
+    assert_eq!(s.tftp_settled().write_refused, 2);
     // The loader is unchanged.
     let got = s.out("pxe");
     tftp_hpa(&s, &["get", "pxelinux.0", got.to_str().unwrap()]);
@@ -226,7 +226,7 @@ fn corrupt_blob_is_never_served_and_is_quarantined() {
         "{} bytes",
         got.len()
     );
-    assert_eq!(s.tftp_stats.snapshot().corrupt, 1);
+    assert_eq!(s.tftp_settled().corrupt, 1);
     assert_eq!(s.store.quarantined().unwrap(), vec![digest]);
     // Now the blob is gone: the file is unavailable until the replicator re-fetches it.
     let o = tftp_hpa(
@@ -238,5 +238,52 @@ fn corrupt_blob_is_never_served_and_is_quarantined() {
         ],
     );
     assert!(text(&o).contains("not on this node"), "{}", text(&o));
-    assert_eq!(s.tftp_stats.snapshot().unavailable, 1);
+    assert_eq!(s.tftp_settled().unavailable, 1);
+}
+
+#[test]
+fn malformed_requests_are_counted_and_do_not_stop_clients() {
+    use raftboot::tftp::packet::Request;
+    use rand::{Rng, SeedableRng};
+    let s = Server::start();
+    let seed: u64 = rand::random();
+    eprintln!("seed {seed}");
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let mut bad = 0;
+    for i in 0..300 {
+        let len = rng.gen_range(0..1200);
+        let mut b: Vec<u8> = (0..len).map(|_| rng.gen()).collect();
+        // Some near-misses: a read opcode with junk after it.
+        if i % 3 == 0 && b.len() >= 2 {
+            b[0] = 0;
+            b[1] = 1;
+        }
+        match Request::decode(&b) {
+            Err(_) => bad += 1,
+            // A datagram that happens to decode is a real request: skip it, it would
+            // start a transfer to this socket.
+            Ok(_) => continue,
+        }
+        sock.send_to(&b, s.tftp).unwrap();
+        // Paced, so the socket's receive buffer never overflows (bounded wait).
+        if bad % 20 == 0 {
+            for _ in 0..1000 {
+                if s.tftp_stats.snapshot().malformed == bad {
+                    break;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+        }
+    }
+    let out = s.out("after-garbage");
+    let o = tftp_hpa(&s, &["get", "/pxelinux.0", out.to_str().unwrap()]);
+    assert!(
+        std::fs::read(&out).unwrap_or_default() == s.pxelinux,
+        "{}",
+        text(&o)
+    );
+    let st = s.tftp_settled();
+    assert_eq!(st.malformed, bad, "{st:?}");
+    assert_eq!((st.requests, st.completed), (1, 1), "{st:?}");
 }

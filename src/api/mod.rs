@@ -52,6 +52,8 @@ pub struct AppState {
     pub failover: Arc<crate::failover::Failover>,
     /// This node's LAN address (`lan` in its config), shown in its status.
     pub lan: Option<String>,
+    /// TFTP transfer takeover counters (boot servers).
+    pub takeover: Option<Arc<crate::node::takeover::TakeoverStats>>,
 }
 
 /// Proof that the request carried the admin token.

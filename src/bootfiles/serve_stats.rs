@@ -26,6 +26,10 @@ pub struct ServeStats {
     pub unavailable: AtomicU64,
     /// Other failures (I/O errors, transfers abandoned by the client).
     pub other_errors: AtomicU64,
+    /// Requests that did not decode (dropped).
+    pub malformed: AtomicU64,
+    /// Transfers taken over from another node (TFTP).
+    pub resumed: AtomicU64,
 }
 
 /// A plain copy of [`ServeStats`].
@@ -49,6 +53,10 @@ pub struct StatsSnapshot {
     pub unavailable: u64,
     /// See [`ServeStats::other_errors`].
     pub other_errors: u64,
+    /// See [`ServeStats::malformed`].
+    pub malformed: u64,
+    /// See [`ServeStats::resumed`].
+    pub resumed: u64,
 }
 
 impl ServeStats {
@@ -80,6 +88,8 @@ impl ServeStats {
             corrupt: g(&self.corrupt),
             unavailable: g(&self.unavailable),
             other_errors: g(&self.other_errors),
+            malformed: g(&self.malformed),
+            resumed: g(&self.resumed),
         }
     }
 }

@@ -27,6 +27,9 @@ pub struct BootServices {
     /// TFTP counters, node address and VIP together (`None` when `tftp_port` is 0).
     pub tftp_stats: Option<Arc<ServeStats>>,
     /// HTTP boot counters, node address and VIP together (`None` when `http_port` is 0).
+    /// A handle on the TFTP service (shares its counters), when it runs.
+    pub tftp: Option<TftpService>,
+    /// HTTP boot counters (`None` when `http_port` is 0).
     pub http_stats: Option<Arc<ServeStats>>,
     tasks: Vec<JoinHandle<()>>,
 }
@@ -57,34 +60,19 @@ impl BootServices {
         let any = IpAddr::V4(Ipv4Addr::UNSPECIFIED);
         let mut tasks = Vec::new();
         let mut tftp_stats = None;
+        let mut tftp = None;
         if svc.tftp_port != 0 {
             let addr = SocketAddr::new(svc.bind, svc.tftp_port);
             let socket = TftpService::bind(addr).context("binding the TFTP port")?;
             let service = TftpService::new(Arc::clone(&files));
-            let stats = service.stats();
-            tftp_stats = Some(Arc::clone(&stats));
+            tftp_stats = Some(service.stats());
+            tftp = Some(service.clone());
             let stop = stop.clone();
             tasks.push(tokio::spawn(async move {
                 if let Err(e) = service.serve_socket(socket, stop).await {
                     tracing::error!(error = %e, "TFTP service failed");
                 }
             }));
-            if let Some(v) = &vip {
-                let service = TftpService::new(Arc::clone(&files))
-                    .with_stats(stats)
-                    .in_private_namespace();
-                let (port, stop) = (svc.tftp_port, v.stop.clone());
-                tasks.push(v.runtime.spawn(async move {
-                    // Bound on a VIP-runtime thread: the socket is in the VIP namespace.
-                    let r = match TftpService::bind(SocketAddr::new(any, port)) {
-                        Ok(socket) => service.serve_socket(socket, stop).await,
-                        Err(e) => Err(e),
-                    };
-                    if let Err(e) = r {
-                        tracing::error!(error = %e, "TFTP on the VIP stopped");
-                    }
-                }));
-            }
         }
         let mut http_stats = None;
         if svc.http_port != 0 {
@@ -123,6 +111,7 @@ impl BootServices {
         Ok(BootServices {
             files,
             tftp_stats,
+            tftp,
             http_stats,
             tasks,
         })

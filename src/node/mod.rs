@@ -8,6 +8,7 @@
 
 pub mod boot_services;
 pub mod bootstrap;
+pub mod takeover;
 
 use std::net::SocketAddr;
 use std::sync::atomic::AtomicU64;
@@ -131,6 +132,8 @@ pub async fn run(cfg: NodeConfig, shutdown: CancellationToken) -> anyhow::Result
         Arc::new(crate::images::peer_blobs::StoreSource(s))
             as Arc<dyn raftboot_raft::peer::BlobSource>
     });
+    // TFTP transfer takeover: announce ours to peers, keep theirs (boot servers only).
+    let mut takeover = (me.role != Role::Witness).then(|| takeover::Takeover::new(&cfg, &auth));
     let server = Arc::new(PeerServer {
         auth: auth.clone(),
         raft: raft.clone(),
@@ -138,6 +141,7 @@ pub async fn run(cfg: NodeConfig, shutdown: CancellationToken) -> anyhow::Result
         stats: peer_stats.clone(),
         blobs,
         hold: election_hold.clone(),
+        notices: takeover.as_ref().map(|t| t.sink()),
     });
     let peer_task = tokio::spawn(server.serve(peer_listener, peer_stop.clone()));
 
@@ -206,11 +210,34 @@ pub async fn run(cfg: NodeConfig, shutdown: CancellationToken) -> anyhow::Result
                 hold: Duration::from_millis(cfg.raft.vip_hold_ms),
                 backend,
                 stats: vip_stats.clone(),
+                claimed: takeover.as_ref().map(|t| t.claimed.clone()),
             };
             Some(tokio::spawn(controller.run(background_stop.clone())))
         }
         _ => None,
     };
+
+    if let Some(t) = takeover.as_mut() {
+        t.spawn_senders(&background_stop);
+        let tftp = boot_services.as_ref().and_then(|b| b.tftp.clone());
+        if let (Some(tftp), Some(rt)) = (tftp, &vip_runtime) {
+            // TFTP on the VIP too (inside the VIP namespace, the VIP is the only address,
+            // so replies leave from it), sharing the counters. Only transfers on the VIP
+            // are announced to peers: only those can be taken over.
+            let tftp = tftp.with_observer(t.observer());
+            t.spawn_resumer(tftp.clone(), rt.handle().clone(), services_stop.clone());
+            let addr = std::net::SocketAddr::new(
+                std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
+                me.services.tftp_port,
+            );
+            let stop = services_stop.clone();
+            rt.spawn(async move {
+                if let Err(e) = tftp.serve(addr, stop).await {
+                    tracing::error!(error = %e, "TFTP on the VIP stopped");
+                }
+            });
+        }
+    }
 
     // NFS: on the node's own address, and (with a VIP) on the VIP. Handles derive only from
     // replicated data, so both instances, and every other replica, issue the same ones.
@@ -296,6 +323,7 @@ pub async fn run(cfg: NodeConfig, shutdown: CancellationToken) -> anyhow::Result
             auth.clone(),
         )),
         lan: me.lan.map(|(ip, prefix)| format!("{ip}/{prefix}")),
+        takeover: takeover.as_ref().map(|t| t.stats.clone()),
     });
     let stop = admin_stop.clone();
     let admin_task = tokio::spawn(async move {

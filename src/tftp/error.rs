@@ -14,13 +14,13 @@ pub enum TftpError {
         #[source]
         source: std::io::Error,
     },
-    /// async-tftp failed (socket error while serving, or at set-up).
-    #[error("TFTP server: {0}")]
-    Server(#[from] async_tftp::Error),
+    /// The listening socket failed.
+    #[error("TFTP socket: {0}")]
+    Socket(#[source] std::io::Error),
     /// The server thread could not be started.
     #[error("starting the TFTP thread: {0}")]
     Thread(#[source] std::io::Error),
-    /// Not called from inside a tokio runtime.
-    #[error("the TFTP service must run inside a tokio runtime")]
-    NoRuntime,
+    /// Too many transfers are running.
+    #[error("too many TFTP transfers running")]
+    Busy,
 }

@@ -91,6 +91,8 @@ pub struct VipController<B: VipBackend> {
     pub hold: Duration,
     pub backend: B,
     pub stats: Arc<VipStats>,
+    /// Signalled after each successful claim (the node resumes TFTP transfers then).
+    pub claimed: Option<Arc<tokio::sync::Notify>>,
 }
 
 impl<B: VipBackend> VipController<B> {
@@ -104,6 +106,9 @@ impl<B: VipBackend> VipController<B> {
                     self.stats.last_claim_term.store(term, Ordering::Relaxed);
                     self.stats.record(term, VipEventKind::Claimed);
                     tracing::info!(term, "VIP claimed");
+                    if let Some(n) = &self.claimed {
+                        n.notify_one();
+                    }
                 }
                 Err(e) => {
                     self.stats.errors.fetch_add(1, Ordering::Relaxed);

@@ -10,7 +10,7 @@ use std::process::{Command, Output};
 use std::sync::Arc;
 
 use raftboot::bootcfg::{BootContext, Stage};
-use raftboot::bootfiles::{BootFiles, BootKey, ServeStats};
+use raftboot::bootfiles::{BootFiles, BootKey, ServeStats, StatsSnapshot};
 use raftboot::cas::{import_dir, BlobStore, Digest, Manifest};
 use raftboot::httpboot::{http_router, serve_http};
 use raftboot::tftp::TftpService;
@@ -29,6 +29,8 @@ pub struct Server {
     pub tftp: SocketAddr,
     pub http: SocketAddr,
     pub tftp_stats: Arc<ServeStats>,
+    /// A handle on the running TFTP service (shares its counters).
+    pub tftp_service: TftpService,
     pub http_stats: Arc<ServeStats>,
     pub kernel: Vec<u8>,
     pub initrd: Vec<u8>,
@@ -157,6 +159,7 @@ impl Server {
         let cancel = CancellationToken::new();
         let service = TftpService::new(files.clone());
         let tftp_stats = service.stats();
+        let tftp_service = service.clone();
         rt.spawn(service.serve_socket(udp, cancel.clone()));
         let http_stats = Arc::new(ServeStats::default());
         let router = http_router(files.clone(), http_stats.clone());
@@ -172,6 +175,7 @@ impl Server {
             tftp,
             http,
             tftp_stats,
+            tftp_service,
             http_stats,
             kernel,
             initrd,
@@ -186,6 +190,18 @@ impl Server {
     /// A fresh output path in the test's directory.
     pub fn out(&self, name: &str) -> PathBuf {
         self.dir.path().join(name)
+    }
+
+    /// The TFTP counters once no transfer is running (a transfer thread counts its end
+    /// after the client already has the last block); bounded wait of 10 s.
+    pub fn tftp_settled(&self) -> StatsSnapshot {
+        for _ in 0..1000 {
+            if self.tftp_service.active_transfers() == 0 {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        self.tftp_stats.snapshot()
     }
 
     pub fn stages_of(&self, key: BootKey) -> Vec<Stage> {

@@ -1,4 +1,4 @@
-//! Benchmark (not a test): TFTP read throughput of raftboot (async-tftp + verified CAS
+//! Benchmark (not a test): TFTP read throughput of raftboot (own transfer engine + verified CAS
 //! reads) against tftpd-hpa and atftpd, one 64 MiB file, the same client (atftp) for every
 //! run, client and servers pinned to one CPU, all in one run; prints MiB/s (median of the
 //! runs) and the ratios raftboot / peer.

@@ -56,6 +56,19 @@ pub enum PeerRequest {
     Campaign,
     /// End a hold now (the failover is over).
     Resume,
+    /// Best-effort notices about running TFTP transfers (the boot server's own encoding,
+    /// at most [`MAX_NOTICES`] bytes), kept by peers so that the next VIP holder can take
+    /// the transfers over. Not replicated through Raft.
+    TransferNotices(Vec<u8>),
+}
+
+/// Largest body of one [`PeerRequest::TransferNotices`].
+pub const MAX_NOTICES: usize = 256 * 1024;
+
+/// Where a peer server hands transfer notices (the node's TFTP transfer registry).
+pub trait NoticeSink: Send + Sync {
+    /// Notices from authenticated peer `from`; the sink validates `body`.
+    fn transfer_notices(&self, from: NodeId, body: &[u8]) -> Result<(), String>;
 }
 
 /// Largest blob read one FetchBlob may ask for.
@@ -105,6 +118,8 @@ pub enum PeerResponse {
     Refused(String),
     /// Outcome of a Hold, Campaign or Resume.
     Control(Result<(), String>),
+    /// Transfer notices taken (or why not).
+    Noted(Result<(), String>),
 }
 
 /// Peer-network counters, exported as Prometheus metrics by bootd.

@@ -12,8 +12,8 @@ use tokio_util::sync::CancellationToken;
 use super::auth::Refusal;
 use super::frame::{read_msg, write_msg, MAX_FRAME};
 use super::{
-    wall_clock_ms, BlobSource, MembershipChange, PeerAuth, PeerError, PeerRequest, PeerResponse,
-    PeerStats, WriteRejection,
+    wall_clock_ms, BlobSource, MembershipChange, NoticeSink, PeerAuth, PeerError, PeerRequest,
+    PeerResponse, PeerStats, WriteRejection,
 };
 use crate::election_hold::ElectionHold;
 use crate::types::{NodeId, Raft, Request};
@@ -31,6 +31,8 @@ pub struct PeerServer {
     pub blobs: Option<Arc<dyn BlobSource>>,
     /// This node's campaign/heartbeat switches (planned failover).
     pub hold: Arc<ElectionHold>,
+    /// The node's TFTP transfer registry (none on a witness).
+    pub notices: Option<Arc<dyn NoticeSink>>,
 }
 
 impl PeerServer {
@@ -174,6 +176,13 @@ impl PeerServer {
                 };
                 PeerResponse::Blob(res)
             }
+            PeerRequest::TransferNotices(body) => PeerResponse::Noted(match &self.notices {
+                _ if body.len() > super::MAX_NOTICES => {
+                    Err(format!("{} bytes of notices exceed the limit", body.len()))
+                }
+                Some(n) => n.transfer_notices(peer, &body),
+                None => Err(format!("node {} keeps no transfer notices", self.auth.me)),
+            }),
             PeerRequest::Ping => PeerResponse::Pong {
                 node: self.auth.me,
                 initialized: self.raft.is_initialized().await.unwrap_or(false),
