@@ -227,6 +227,23 @@ fn a_simulated_pxe_boot_walks_every_stage_and_boots_shows_it() {
         .collect();
     assert_eq!(reads, [size("init"), size("etc/raftboot-demo")]);
 
+    // The DHCP server that answered noted the OFFER and the ACK under the MAC and host name.
+    let out = c.bootctl(&["boots", "--host", "web-8", "--json"]).unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let stages: Vec<&str> = v["machines"][0]["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["stage"].as_str().unwrap())
+        .collect();
+    for s in ["dhcp-offer", "dhcp-ack", "config"] {
+        assert!(stages.contains(&s), "{s} missing: {v:#}");
+    }
+    assert_eq!(
+        v["machines"][0]["events"][0]["stage"], "dhcp-offer",
+        "{v:#}"
+    );
+
     // Node 3 saw the file stages (keyed by the loopback address the client used).
     let out = c
         .bootctl(&["boots", "--host", "127.0.0.1", "--json"])

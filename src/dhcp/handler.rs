@@ -3,7 +3,7 @@
 //! [`LeaseBackend`] when the plan says so, encodes the reply and picks its destination.
 //! No sockets here: the socket loop ([`super::server`]) calls [`Handler::handle`].
 
-use std::net::SocketAddrV4;
+use std::net::{IpAddr, SocketAddrV4};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,6 +12,9 @@ use raftboot_raft::{Command, Response};
 use tracing::Instrument;
 
 use cluster_config::DhcpMode;
+
+use crate::bootcfg::Stage;
+use crate::bootfiles::BootKey;
 
 use super::addressing::{destination, Destination};
 use super::backend::LeaseBackend;
@@ -47,6 +50,8 @@ pub struct Handler {
     pub stats: Arc<DhcpStats>,
     /// Addresses offered and not yet requested (in memory, this node only).
     pub offers: Arc<OfferBook>,
+    /// Where OFFERs and ACKs are noted as boot stages (`bootctl boots`), if anywhere.
+    pub tracker: Option<Arc<crate::bootfiles::BootTracker>>,
 }
 
 impl Handler {
@@ -204,6 +209,26 @@ impl Handler {
         };
         self.stats.count_reply(reply.kind);
         tracing::debug!(yiaddr = %reply.yiaddr, reply = reply.kind.as_str(), to = to.as_str(), "reply");
+        if let Some(t) = &self.tracker {
+            let stage = match reply.kind {
+                ReplyKind::Offer => Some(Stage::DhcpOffer),
+                ReplyKind::Ack => Some(Stage::DhcpAck),
+                ReplyKind::Nak => None,
+            };
+            if let Some(stage) = stage {
+                let what = format!(
+                    "{} boot file {}",
+                    reply.yiaddr,
+                    reply.boot_file.as_deref().unwrap_or("-")
+                );
+                t.record(
+                    BootKey::Mac(req.mac),
+                    IpAddr::V4(reply.yiaddr),
+                    stage,
+                    &what,
+                );
+            }
+        }
         Some(Outbound {
             bytes,
             to,

@@ -77,8 +77,17 @@ impl DhcpServer {
                 gate,
                 stats,
                 offers: Arc::default(),
+                tracker: None,
             }),
         }
+    }
+
+    /// Note every OFFER and ACK in `tracker` (the node's boot tracker, for `bootctl boots`).
+    pub fn with_tracker(mut self, tracker: Arc<crate::bootfiles::BootTracker>) -> Self {
+        if let Some(h) = Arc::get_mut(&mut self.handler) {
+            h.tracker = Some(tracker);
+        }
+        self
     }
 
     /// The counters this server updates.

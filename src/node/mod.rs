@@ -287,7 +287,10 @@ pub async fn run(cfg: NodeConfig, shutdown: CancellationToken) -> anyhow::Result
         } else {
             leader_gate(raft.clone())
         };
-        let server = DhcpServer::new(settings, backend, gate, Arc::new(DhcpStats::default()));
+        let mut server = DhcpServer::new(settings, backend, gate, Arc::new(DhcpStats::default()));
+        if let Some(b) = &boot_services {
+            server = server.with_tracker(b.files.tracker().clone());
+        }
         let sock = server.bind().context("starting the DHCP server")?;
         Some((server, sock))
     } else {

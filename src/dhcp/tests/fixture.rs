@@ -97,6 +97,7 @@ impl Fixture {
         let leader = Arc::new(AtomicBool::new(true));
         let l = leader.clone();
         let handler = Handler {
+            tracker: None,
             settings: Arc::new(settings),
             backend: backend.clone(),
             gate: Arc::new(move || l.load(Ordering::Relaxed)),
