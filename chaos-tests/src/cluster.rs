@@ -29,6 +29,8 @@ pub struct Spec {
     pub on_lan: bool,
     /// VIP hold window (defaults to 60% of the minimum election timeout).
     pub vip_hold_ms: Option<u64>,
+    /// TOML appended to the cluster file after the nodes (e.g. a `[dhcp]` table).
+    pub extra_toml: String,
 }
 
 impl Default for Spec {
@@ -43,6 +45,7 @@ impl Default for Spec {
             max_in_snapshot_log_to_keep: 1000,
             on_lan: false,
             vip_hold_ms: None,
+            extra_toml: String::new(),
         }
     }
 }
@@ -171,6 +174,8 @@ impl Cluster {
             nodes.insert(id, n);
         }
         drop(ports);
+        toml.push('\n');
+        toml.push_str(&spec.extra_toml);
         let lan = match lan {
             Some(mut l) => {
                 let client = l.add_host("c", 100)?;

@@ -9,13 +9,17 @@
 //! ([`dhcp_clients`]: dhclient, udhcpc, perfdhcp) in further namespaces. [`wait::until`]
 //! is the one bounded way tests wait for a condition. [`lan::Lan`] (with [`arp`]) is the
 //! smaller LAN the VIP tests use; both harnesses make only namespaces they remove.
+//! [`udp_probe`] sends numbered DHCP/RPC probes from a client namespace and
+//! [`keepalived`] runs the peer VRRP daemon in namespaces, for `failover-bench`.
 
 pub mod arp;
 pub mod cluster;
 pub mod dhcp_clients;
+pub mod keepalived;
 pub mod lan;
 pub mod netns;
 pub mod netns_cluster;
+pub mod udp_probe;
 pub mod wait;
 
 /// Where the workspace's binaries are: `RAFTBOOT_BIN_DIR`, else the directory above the

@@ -32,20 +32,42 @@ pub struct VipController<B: VipBackend> {
 }
 
 impl<B: VipBackend> VipController<B> {
-    fn apply(&mut self, action: Action, term: u64, holds: &mut bool) {
+    /// Carry out `action`. `leader_since` is when this controller first saw the node lead
+    /// in `term` (logged with a claim, with the claim's own duration, so a failover
+    /// timeline can be read from the logs).
+    fn apply(
+        &mut self,
+        action: Action,
+        term: u64,
+        holds: &mut bool,
+        leader_since: Option<Instant>,
+    ) {
         match action {
-            Action::Claim => match self.backend.claim() {
-                Ok(()) => {
-                    *holds = true;
-                    self.stats.claims.fetch_add(1, Ordering::Relaxed);
-                    self.stats.last_claim_term.store(term, Ordering::Relaxed);
-                    tracing::info!(term, "VIP claimed");
+            Action::Claim => {
+                let started = Instant::now();
+                let result = self.backend.claim();
+                let claim_ms = started.elapsed().as_secs_f64() * 1000.0;
+                let waited_ms = leader_since
+                    .map(|t| started.saturating_duration_since(t).as_secs_f64() * 1000.0)
+                    .unwrap_or_default();
+                match result {
+                    Ok(()) => {
+                        *holds = true;
+                        self.stats.claims.fetch_add(1, Ordering::Relaxed);
+                        self.stats.last_claim_term.store(term, Ordering::Relaxed);
+                        tracing::info!(
+                            term,
+                            claim_ms,
+                            leader_to_claim_ms = waited_ms,
+                            "VIP claimed"
+                        );
+                    }
+                    Err(e) => {
+                        self.stats.errors.fetch_add(1, Ordering::Relaxed);
+                        tracing::error!(term, error = %e, "VIP claim failed");
+                    }
                 }
-                Err(e) => {
-                    self.stats.errors.fetch_add(1, Ordering::Relaxed);
-                    tracing::error!(term, error = %e, "VIP claim failed");
-                }
-            },
+            }
             Action::Release => {
                 // Released even if the backend reports an error: the rule says we must not
                 // believe we hold it.
@@ -69,6 +91,8 @@ impl<B: VipBackend> VipController<B> {
         let tick = self.hold / 4;
         let mut holds = false;
         let mut last = (rx.borrow().clone(), Instant::now());
+        // (term, when this node was first seen leading in it)
+        let mut leading: Option<(u64, Instant)> = None;
         loop {
             let view = LeaderView {
                 is_leader: last.0.current_leader == Some(last.0.id),
@@ -76,7 +100,12 @@ impl<B: VipBackend> VipController<B> {
                 report_age: last.1.elapsed(),
             };
             let term = last.0.current_term;
-            self.apply(decide(&view, self.hold, holds), term, &mut holds);
+            if view.is_leader && leading.map(|(t, _)| t) != Some(term) {
+                leading = Some((term, last.1));
+                tracing::info!(term, "leader; claiming the VIP once a quorum acknowledges");
+            }
+            let since = leading.filter(|(t, _)| *t == term).map(|(_, at)| at);
+            self.apply(decide(&view, self.hold, holds), term, &mut holds, since);
             tokio::select! {
                 _ = cancel.cancelled() => break,
                 changed = rx.changed() => {
@@ -89,7 +118,7 @@ impl<B: VipBackend> VipController<B> {
             }
         }
         if holds {
-            self.apply(Action::Release, last.0.current_term, &mut holds);
+            self.apply(Action::Release, last.0.current_term, &mut holds, None);
         }
     }
 }
