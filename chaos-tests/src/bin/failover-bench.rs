@@ -311,10 +311,13 @@ fn keepalived_run(kills: usize, advert_int: f64) -> anyhow::Result<KeepalivedRes
         .tempdir()?;
     let macs = [mac_of(&lan, &ns[0])?, mac_of(&lan, &ns[1])?];
     let conf = |i: usize| keepalived::config(&format!("k{}", i + 1), vip, 24, advert_int, 51);
-    let mut nodes: Vec<Keepalived> = Vec::new();
-    for (i, n) in ns.iter().enumerate() {
-        nodes.push(Keepalived::start(&lan, n, dir.path(), &conf(i))?);
-    }
+    // One after the other: started together, two equal BACKUPs both time out and are both
+    // MASTER until their adverts meet (two holders before any kill).
+    let mut nodes = vec![Keepalived::start(&lan, &ns[0], dir.path(), &conf(0))?];
+    nodes[0].wait_for("MASTER STATE", 1, T)?;
+    nodes.push(Keepalived::start(&lan, &ns[1], dir.path(), &conf(1))?);
+    nodes[1].wait_for("BACKUP STATE", 1, T)?;
+    std::thread::sleep(Duration::from_secs_f64(advert_int * 3.0));
     let mut arp = ArpSampler::start(&lan, &client_ns, lan.ip(100), vip)?;
     let mut out = KeepalivedResult {
         advert_int,
