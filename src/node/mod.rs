@@ -1,6 +1,7 @@
 //! A running boot server: opens the sled stores, starts Raft, the peer server, the admin
 //! API, the boot services (DHCP on voters with a DHCP port; TFTP and HTTP boot via
-//! [`boot_services`]; NFS on the node address and the VIP) and the VIP controller,
+//! [`boot_services`], on the node address and the VIP; NFS on the node address and the
+//! VIP) and the VIP controller,
 //! initializes a fresh cluster exactly once ([`bootstrap`]), and shuts everything down in a
 //! fixed order (DHCP, boot-file services and admin API, VIP, NFS, peer server, Raft, sled
 //! flush) within a deadline.
@@ -136,18 +137,6 @@ pub async fn run(cfg: NodeConfig, shutdown: CancellationToken) -> anyhow::Result
     });
     let peer_task = tokio::spawn(server.serve(peer_listener, peer_stop.clone()));
 
-    let boot_services = match &store {
-        Some(store) => Some(
-            boot_services::BootServices::start(
-                &cfg,
-                shared.clone(),
-                store.clone(),
-                boot_stop.clone(),
-            )
-            .await?,
-        ),
-        None => None,
-    };
     let writer = Arc::new(Writer::new(raft.clone(), auth.clone()));
     let replica_stats = Arc::new(crate::images::replicator::ReplicaStats::default());
     let vip_stats = Arc::new(crate::vip::controller::VipStats::default());
@@ -175,6 +164,27 @@ pub async fn run(cfg: NodeConfig, shutdown: CancellationToken) -> anyhow::Result
     };
     let vip_runtime = match &vip_ns {
         Some(ns) => Some(ns.runtime(2).context("starting the VIP service runtime")?),
+        None => None,
+    };
+    // Services on the VIP stop after the VIP is released (`services_stop`); those on the
+    // node's own address stop earlier, with `boot_stop`.
+    let services_stop = CancellationToken::new();
+    let boot_services = match &store {
+        Some(store) => Some(
+            boot_services::BootServices::start(
+                &cfg,
+                shared.clone(),
+                store.clone(),
+                boot_stop.clone(),
+                vip_runtime
+                    .as_ref()
+                    .map(|runtime| boot_services::VipServices {
+                        runtime,
+                        stop: services_stop.clone(),
+                    }),
+            )
+            .await?,
+        ),
         None => None,
     };
     let vip_task = match (&cfg.vip, &vip_ns) {
@@ -205,7 +215,6 @@ pub async fn run(cfg: NodeConfig, shutdown: CancellationToken) -> anyhow::Result
 
     // NFS: on the node's own address, and (with a VIP) on the VIP. Handles derive only from
     // replicated data, so both instances, and every other replica, issue the same ones.
-    let services_stop = CancellationToken::new();
     let mut service_tasks = Vec::new();
     if let (Some(store), true) = (&store, me.services.nfs_port != 0) {
         let svc = &me.services;

@@ -43,6 +43,7 @@ pub struct TftpService {
     files: Arc<BootFiles>,
     stats: Arc<ServeStats>,
     options: TftpOptions,
+    private_namespace: bool,
 }
 
 impl TftpService {
@@ -52,7 +53,22 @@ impl TftpService {
             files,
             stats: Arc::new(ServeStats::default()),
             options: TftpOptions::default(),
+            private_namespace: false,
         }
+    }
+
+    /// Count into `stats` (shared with another instance of the service).
+    pub fn with_stats(mut self, stats: Arc<ServeStats>) -> TftpService {
+        self.stats = stats;
+        self
+    }
+
+    /// The socket lives in a network namespace whose only address is the boot address
+    /// (the VIP namespace): a wildcard bind there answers from that address, so it is
+    /// not worth a warning.
+    pub fn in_private_namespace(mut self) -> TftpService {
+        self.private_namespace = true;
+        self
     }
 
     /// Replace the transfer options.
@@ -78,7 +94,9 @@ impl TftpService {
     }
 
     /// Serve on an already bound socket until `cancel` fires (in-flight transfers are
-    /// dropped then).
+    /// dropped then). The transfers' own sockets are created on a thread started from the
+    /// calling thread, so they are in the calling thread's network namespace (on the VIP
+    /// runtime: the VIP namespace).
     pub async fn serve_socket(
         self,
         socket: UdpSocket,
@@ -86,7 +104,7 @@ impl TftpService {
     ) -> Result<(), TftpError> {
         let rt = tokio::runtime::Handle::try_current().map_err(|_| TftpError::NoRuntime)?;
         let local = socket.local_addr().ok();
-        if local.is_some_and(|a| a.ip().is_unspecified()) {
+        if !self.private_namespace && local.is_some_and(|a| a.ip().is_unspecified()) {
             tracing::warn!(
                 addr = ?local,
                 "TFTP bound to a wildcard address: replies leave from whatever address the kernel picks"
