@@ -29,6 +29,10 @@ pub struct ProbeKind {
     pub request: fn(u32) -> Vec<u8>,
     /// The id an answer names, if it is an answer.
     pub reply_id: fn(&[u8]) -> Option<u32>,
+    /// Ids are taken modulo this (a protocol that can carry only a few distinct ids).
+    pub ids: u32,
+    /// What to send back to an answer's sender (e.g. a TFTP error ending the transfer).
+    pub answer: Option<fn(&[u8]) -> Option<Vec<u8>>>,
 }
 
 #[derive(Default)]
@@ -65,12 +69,13 @@ impl UdpProber {
                 )?;
             }
             sock.set_read_timeout(Some(Duration::from_millis(2)))?;
-            let mut id: u32 = rand::random::<u32>() & 0x7fff_ffff;
+            let ids = kind.ids.max(1);
+            let mut id: u32 = rand::random::<u32>() % ids;
             let mut next = Instant::now();
             let mut buf = vec![0u8; 2048];
             while !s.load(Ordering::Relaxed) {
                 if Instant::now() >= next {
-                    id = id.wrapping_add(1);
+                    id = id.wrapping_add(1) % ids;
                     let at = Instant::now();
                     // A send error (no route yet, ...) is just a probe nobody answers.
                     let _ = sock.send_to(&(kind.request)(id), kind.dest);
@@ -79,8 +84,12 @@ impl UdpProber {
                     }
                     next += period;
                 }
-                if let Ok((n, _)) = sock.recv_from(&mut buf) {
-                    if let Some(r) = buf.get(..n).and_then(kind.reply_id) {
+                if let Ok((n, from)) = sock.recv_from(&mut buf) {
+                    let reply = buf.get(..n).unwrap_or_default();
+                    if let Some(back) = kind.answer.and_then(|f| f(reply)) {
+                        let _ = sock.send_to(&back, from);
+                    }
+                    if let Some(r) = (kind.reply_id)(reply) {
                         if let Ok(mut g) = l.lock() {
                             if g.sent.contains_key(&r) {
                                 g.answers.push((r, Instant::now()));
@@ -129,6 +138,50 @@ impl UdpProber {
 impl Drop for UdpProber {
     fn drop(&mut self) {
         let _ = self.stop();
+    }
+}
+
+/// TFTP ids: a read request carries its id as `blksize` 512 + id, which the server's
+/// option acknowledgement (OACK) echoes.
+pub const TFTP_IDS: u32 = 8192;
+
+/// A TFTP read request for `pxelinux.cfg/default` (always there: generated) with
+/// `blksize` = 512 + (`id` mod [`TFTP_IDS`]).
+pub fn tftp_rrq(id: u32) -> Vec<u8> {
+    let mut p = vec![0, 1];
+    for part in [
+        "pxelinux.cfg/default".to_string(),
+        "octet".into(),
+        "blksize".into(),
+        (512 + id % TFTP_IDS).to_string(),
+    ] {
+        p.extend_from_slice(part.as_bytes());
+        p.push(0);
+    }
+    p
+}
+
+/// The id of a TFTP OACK answering [`tftp_rrq`] (its `blksize` - 512).
+pub fn tftp_oack_id(p: &[u8]) -> Option<u32> {
+    if p.get(..2)? != [0, 6] {
+        return None;
+    }
+    let mut parts = p.get(2..)?.split(|b| *b == 0);
+    while let Some(k) = parts.next() {
+        let v = parts.next()?;
+        if k.eq_ignore_ascii_case(b"blksize") {
+            let n: u32 = std::str::from_utf8(v).ok()?.parse().ok()?;
+            return n.checked_sub(512).filter(|i| *i < TFTP_IDS);
+        }
+    }
+    None
+}
+
+/// A TFTP error ending the transfer an OACK or DATA packet started.
+pub fn tftp_abort(p: &[u8]) -> Option<Vec<u8>> {
+    match p.get(..2)? {
+        [0, 6] | [0, 3] => Some(b"\0\x05\0\0probe done\0".to_vec()),
+        _ => None,
     }
 }
 
@@ -194,6 +247,19 @@ mod tests {
         r[30] ^= 1;
         assert_eq!(dhcp_reply_xid(&r), None, "another client's reply");
         assert_eq!(dhcp_reply_xid(&r[..100]), None);
+    }
+
+    #[test]
+    fn tftp_probe_codec() {
+        let r = tftp_rrq(TFTP_IDS + 5);
+        assert!(r.ends_with(b"blksize\x00517\x00"));
+        assert_eq!(tftp_oack_id(&r), None, "a request is not an OACK");
+        let oack = b"\x00\x06tsize\x0099\x00blksize\x00517\x00";
+        assert_eq!(tftp_oack_id(oack), Some(5));
+        assert_eq!(tftp_oack_id(b"\x00\x06blksize\x00100\x00"), None);
+        assert_eq!(tftp_oack_id(b"\x00\x06blksize"), None);
+        assert!(tftp_abort(oack).is_some());
+        assert!(tftp_abort(&r).is_none());
     }
 
     #[test]

@@ -3,10 +3,10 @@
 //! namespace sampling ARP for the VIP every 20 ms).
 //!
 //! raftboot: three `bootd` with the default (LAN) Raft timings; the client namespace also
-//! broadcasts a DHCPDISCOVER and sends an NFS NULL call to the VIP every 20 ms. Per kill of
-//! the leader: time until the VIP answers ARP from another MAC, until a DISCOVER sent after
-//! the kill gets an OFFER, and until an NFS NULL call sent after the kill gets an answer
-//! from the VIP; the new holder's log gives the timeline (kill -> the controller sees itself
+//! broadcasts a DHCPDISCOVER, sends an NFS NULL call and a TFTP read request (answered by an
+//! option acknowledgement, then aborted) to the VIP every 20 ms. Per kill of the leader: time
+//! until the VIP answers ARP from another MAC, and until a DISCOVER, an NFS NULL call and a
+//! TFTP request sent after the kill get an answer; the new holder's log gives the timeline (kill -> the controller sees itself
 //! leader -> first quorum acknowledgement -> claim done). The killed node is restarted and
 //! the cluster converges before the next kill.
 //!
@@ -128,6 +128,7 @@ struct RaftbootResult {
     arp: Vec<Duration>,
     dhcp: Vec<Duration>,
     nfs: Vec<Duration>,
+    tftp: Vec<Duration>,
     elect: Vec<Duration>,
     ack: Vec<Duration>,
     claim: Vec<Duration>,
@@ -202,6 +203,8 @@ fn raftboot(kills: usize, d: cluster_config::RaftTimings) -> anyhow::Result<Raft
             device: Some("eth0".into()),
             request: udp_probe::dhcp_discover,
             reply_id: udp_probe::dhcp_reply_xid,
+            ids: u32::MAX,
+            answer: None,
         },
         PROBE_PERIOD,
     )?;
@@ -213,6 +216,21 @@ fn raftboot(kills: usize, d: cluster_config::RaftTimings) -> anyhow::Result<Raft
             device: None,
             request: udp_probe::rpc_null_call,
             reply_id: udp_probe::rpc_reply_xid,
+            ids: u32::MAX,
+            answer: None,
+        },
+        PROBE_PERIOD,
+    )?;
+    let tftp = UdpProber::start(
+        &client_ns,
+        ProbeKind {
+            bind: SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0)),
+            dest: SocketAddr::V4(SocketAddrV4::new(vip, 69)),
+            device: None,
+            request: udp_probe::tftp_rrq,
+            reply_id: udp_probe::tftp_oack_id,
+            ids: udp_probe::TFTP_IDS,
+            answer: Some(udp_probe::tftp_abort),
         },
         PROBE_PERIOD,
     )?;
@@ -221,7 +239,7 @@ fn raftboot(kills: usize, d: cluster_config::RaftTimings) -> anyhow::Result<Raft
         let leader = c.wait_leader(T)?;
         // Everything answers before the kill.
         let before = Instant::now();
-        let old_mac = wait::until("the VIP, DHCP and NFS to answer", T, || {
+        let old_mac = wait::until("the VIP, DHCP, NFS and TFTP to answer", T, || {
             let a = arp
                 .replies()
                 .into_iter()
@@ -231,13 +249,15 @@ fn raftboot(kills: usize, d: cluster_config::RaftTimings) -> anyhow::Result<Raft
                 .ok_or_else(|| "no DHCP answer".to_string())?;
             nfs.first_answer_after(before)
                 .ok_or_else(|| "no NFS answer".to_string())?;
+            tftp.first_answer_after(before)
+                .ok_or_else(|| "no TFTP answer".to_string())?;
             Ok::<_, String>(a.mac)
         })
         .map_err(|e| anyhow::anyhow!("before kill {k}: {e}"))?;
         let wall = day_secs(SystemTime::now());
         let killed = Instant::now();
         c.kill(leader)?;
-        let (a, dh, nf) = wait::until(&format!("services back after kill {k}"), T, || {
+        let (a, dh, nf, tf) = wait::until(&format!("services back after kill {k}"), T, || {
             let a = arp
                 .replies()
                 .into_iter()
@@ -249,11 +269,15 @@ fn raftboot(kills: usize, d: cluster_config::RaftTimings) -> anyhow::Result<Raft
             let (_, nf) = nfs
                 .first_answer_after(killed)
                 .ok_or_else(|| "NFS".to_string())?;
-            Ok::<_, String>((a.at, dh, nf))
+            let (_, tf) = tftp
+                .first_answer_after(killed)
+                .ok_or_else(|| "TFTP".to_string())?;
+            Ok::<_, String>((a.at, dh, nf, tf))
         })?;
         r.arp.push(a - killed);
         r.dhcp.push(dh - killed);
         r.nfs.push(nf - killed);
+        r.tftp.push(tf - killed);
         let new_leader = c.wait_leader(T)?;
         let log = std::fs::read_to_string(c.log_path(new_leader)).unwrap_or_default();
         if let Some((e, w, cl)) = claim_timeline(&log, wall) {
@@ -262,10 +286,11 @@ fn raftboot(kills: usize, d: cluster_config::RaftTimings) -> anyhow::Result<Raft
             r.claim.push(ms(cl));
         }
         eprintln!(
-            "kill {k}: node {leader} -> {new_leader}: ARP {:?}, DHCP {:?}, NFS {:?}",
+            "kill {k}: node {leader} -> {new_leader}: ARP {:?}, DHCP {:?}, NFS {:?}, TFTP {:?}",
             a - killed,
             dh - killed,
-            nf - killed
+            nf - killed,
+            tf - killed
         );
         c.start_node(leader)?;
         let all: Vec<u64> = c.nodes.keys().copied().collect();
@@ -274,11 +299,12 @@ fn raftboot(kills: usize, d: cluster_config::RaftTimings) -> anyhow::Result<Raft
     arp.stop()?;
     r.doubles = arp.double_holders().len();
     eprintln!(
-        "raftboot probes: ARP {} (replies {}), DHCP {:?}, NFS {:?} (sent, answered)",
+        "raftboot probes: ARP {} (replies {}), DHCP {:?}, NFS {:?}, TFTP {:?} (sent, answered)",
         arp.probes(),
         arp.replies().len(),
         dhcp.counts(),
-        nfs.counts()
+        nfs.counts(),
+        tftp.counts()
     );
     Ok(r)
 }
@@ -402,6 +428,10 @@ fn main() -> anyhow::Result<()> {
         line("DHCP OFFER to a DISCOVER sent after the kill", &rb.dhcp)
     );
     println!("  {}", line("NFS NULL on the VIP answered", &rb.nfs));
+    println!(
+        "  {}",
+        line("TFTP read request on the VIP answered", &rb.tftp)
+    );
     println!("  timeline from the new holder's log:");
     println!(
         "  {}",
