@@ -16,6 +16,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 
+/// What to send back to the sender of an answer, if anything.
+pub type AnswerBack = fn(&[u8]) -> Option<Vec<u8>>;
+
 /// How a prober builds requests and recognizes answers.
 #[derive(Clone)]
 pub struct ProbeKind {
@@ -32,7 +35,7 @@ pub struct ProbeKind {
     /// Ids are taken modulo this (a protocol that can carry only a few distinct ids).
     pub ids: u32,
     /// What to send back to an answer's sender (e.g. a TFTP error ending the transfer).
-    pub answer: Option<fn(&[u8]) -> Option<Vec<u8>>>,
+    pub answer: Option<AnswerBack>,
 }
 
 #[derive(Default)]
