@@ -109,9 +109,8 @@ fn claim_timeline(log: &str, killed_at: f64) -> Option<(f64, f64, f64)> {
     let text = strip_ansi(log);
     let l = text
         .lines()
-        .filter(|l| l.contains("VIP claimed"))
-        .filter(|l| log_time(l).is_some_and(|t| t > killed_at))
-        .last()?;
+        .rev()
+        .find(|l| l.contains("VIP claimed") && log_time(l).is_some_and(|t| t > killed_at))?;
     let done = log_time(l)?;
     let claim = field(l, "claim_ms")? / 1000.0;
     let waited = field(l, "leader_to_claim_ms")? / 1000.0;
