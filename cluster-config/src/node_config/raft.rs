@@ -187,7 +187,7 @@ mod tests {
             (e.line, e.key.as_str()),
             (3, "raft.election_timeout_min_ms")
         );
-        let e = parse("[raft]\nelection_timeout_min_ms = 400\nvip_hold_ms = 400\n").unwrap_err();
+        let e = parse("[raft]\nelection_timeout_min_ms = 300\nvip_hold_ms = 300\n").unwrap_err();
         assert_eq!((e.line, e.key.as_str()), (3, "raft.vip_hold_ms"));
         assert!(e
             .message
