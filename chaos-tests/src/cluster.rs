@@ -178,6 +178,7 @@ impl Cluster {
             nodes.insert(id, n);
         }
         drop(ports);
+        toml.push('\n');
         let lan = match lan {
             Some(mut l) => {
                 let client = l.add_host("c", 100)?;

@@ -12,6 +12,8 @@
 //! [`boot_rig::BootRig`] network-boots real QEMU guests ([`qemu::QemuBoot`]) from a
 //! three-node cluster on a LAN, with images built by [`guest::GuestFiles`] and router
 //! advertisements from [`ra::RaSender`].
+//! [`udp_probe`] sends numbered DHCP/RPC probes from a client namespace and
+//! [`keepalived`] runs the peer VRRP daemon in namespaces, for `failover-bench`.
 
 pub mod arp;
 pub mod boot_rig;
@@ -19,11 +21,13 @@ pub mod bootsim;
 pub mod cluster;
 pub mod dhcp_clients;
 pub mod guest;
+pub mod keepalived;
 pub mod lan;
 pub mod netns;
 pub mod netns_cluster;
 pub mod qemu;
 pub mod ra;
+pub mod udp_probe;
 pub mod wait;
 
 /// Where the workspace's binaries are: `RAFTBOOT_BIN_DIR`, else the directory above the

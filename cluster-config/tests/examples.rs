@@ -166,7 +166,7 @@ fn pair_witness_parses() {
         cfg.nodes.iter().filter(|n| n.role == Role::Voter).count(),
         2
     );
-    assert_eq!(cfg.raft.vip_hold_ms, 300);
+    assert_eq!(cfg.raft.vip_hold_ms, 150);
     assert_eq!(cfg.tftp, cluster_config::TftpSettings::default());
     assert_eq!(cfg.dhcp.unknown_clients, UnknownClients::Ignore);
     assert_eq!(cfg.dhcp.lease_secs, 7200);

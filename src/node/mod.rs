@@ -197,14 +197,19 @@ pub async fn run(cfg: NodeConfig, shutdown: CancellationToken) -> anyhow::Result
     };
     let vip_task = match (&cfg.vip, &vip_ns) {
         (Some(v), Some(ns)) => {
-            let backend = crate::vip::linux::MacvlanBackend {
+            let mut backend = crate::vip::linux::MacvlanBackend {
                 ns: ns.clone(),
                 parent: v.interface.clone(),
                 link: format!("rbvip{}", me.id),
                 vip: v.address,
                 prefix: v.prefix,
                 gateway: None,
+                prepared: false,
             };
+            // Created now so that a claim is only "add the address, link up, announce".
+            if let Err(e) = backend.prepare() {
+                tracing::warn!(error = %e, "could not pre-create the VIP macvlan; claims will create it");
+            }
             let controller = crate::vip::controller::VipController {
                 raft: raft.clone(),
                 hold: Duration::from_millis(cfg.raft.vip_hold_ms),

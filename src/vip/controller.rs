@@ -96,27 +96,50 @@ pub struct VipController<B: VipBackend> {
 }
 
 impl<B: VipBackend> VipController<B> {
-    fn apply(&mut self, action: Action, term: u64, reason: &str, holds: &mut bool) {
+    /// Carry out `action` (`reason`: why, for a release). `leader_since` is when this
+    /// controller first saw the node lead in `term` (logged with a claim, with the claim's
+    /// own duration, so a failover timeline can be read from the logs).
+    fn apply(
+        &mut self,
+        action: Action,
+        term: u64,
+        reason: &str,
+        holds: &mut bool,
+        leader_since: Option<Instant>,
+    ) {
         match action {
-            Action::Claim => match self.backend.claim() {
-                Ok(()) => {
-                    *holds = true;
-                    self.stats.held.store(1, Ordering::SeqCst);
-                    self.stats.claims.fetch_add(1, Ordering::Relaxed);
-                    self.stats.last_claim_term.store(term, Ordering::Relaxed);
-                    self.stats.record(term, VipEventKind::Claimed);
-                    tracing::info!(term, "VIP claimed");
-                    if let Some(n) = &self.claimed {
-                        n.notify_one();
+            Action::Claim => {
+                let started = Instant::now();
+                let result = self.backend.claim();
+                let claim_ms = started.elapsed().as_secs_f64() * 1000.0;
+                let waited_ms = leader_since
+                    .map(|t| started.saturating_duration_since(t).as_secs_f64() * 1000.0)
+                    .unwrap_or_default();
+                match result {
+                    Ok(()) => {
+                        *holds = true;
+                        self.stats.held.store(1, Ordering::SeqCst);
+                        self.stats.claims.fetch_add(1, Ordering::Relaxed);
+                        self.stats.last_claim_term.store(term, Ordering::Relaxed);
+                        self.stats.record(term, VipEventKind::Claimed);
+                        tracing::info!(
+                            term,
+                            claim_ms,
+                            leader_to_claim_ms = waited_ms,
+                            "VIP claimed"
+                        );
+                        if let Some(n) = &self.claimed {
+                            n.notify_one();
+                        }
+                    }
+                    Err(e) => {
+                        self.stats.errors.fetch_add(1, Ordering::Relaxed);
+                        self.stats
+                            .record(term, VipEventKind::ClaimFailed { error: e.clone() });
+                        tracing::error!(term, error = %e, "VIP claim failed");
                     }
                 }
-                Err(e) => {
-                    self.stats.errors.fetch_add(1, Ordering::Relaxed);
-                    self.stats
-                        .record(term, VipEventKind::ClaimFailed { error: e.clone() });
-                    tracing::error!(term, error = %e, "VIP claim failed");
-                }
-            },
+            }
             Action::Release => {
                 // Released even if the backend reports an error: the rule says we must not
                 // believe we hold it. DHCP stops answering before the address goes.
@@ -147,6 +170,8 @@ impl<B: VipBackend> VipController<B> {
         let mut holds = false;
         let mut elected_term = None;
         let mut last = (rx.borrow().clone(), Instant::now());
+        // (term, when this node was first seen leading in it)
+        let mut leading: Option<(u64, Instant)> = None;
         loop {
             let is_leader = last.0.current_leader == Some(last.0.id);
             let term = last.0.current_term;
@@ -160,8 +185,19 @@ impl<B: VipBackend> VipController<B> {
                 report_age: last.1.elapsed(),
                 yielding: self.stats.is_yielding(),
             };
+            if view.is_leader && leading.map(|(t, _)| t) != Some(term) {
+                leading = Some((term, last.1));
+                tracing::info!(term, "leader; claiming the VIP once a quorum acknowledges");
+            }
+            let since = leading.filter(|(t, _)| *t == term).map(|(_, at)| at);
             let reason = refusal(&view, self.hold).unwrap_or("");
-            self.apply(decide(&view, self.hold, holds), term, reason, &mut holds);
+            self.apply(
+                decide(&view, self.hold, holds),
+                term,
+                reason,
+                &mut holds,
+                since,
+            );
             if view.yielding {
                 self.stats.yield_acked.store(true, Ordering::SeqCst);
             }
@@ -178,7 +214,13 @@ impl<B: VipBackend> VipController<B> {
             }
         }
         if holds {
-            self.apply(Action::Release, last.0.current_term, "shutdown", &mut holds);
+            self.apply(
+                Action::Release,
+                last.0.current_term,
+                "shutdown",
+                &mut holds,
+                None,
+            );
         }
     }
 }

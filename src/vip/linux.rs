@@ -1,7 +1,9 @@
-//! The Linux VIP backend: claiming creates a macvlan (bridge mode) on the configured
-//! interface in the node's namespace, moves it into the [`VipNamespace`], gives it the VIP,
-//! brings it up and sends gratuitous ARPs; releasing deletes the macvlan. The namespace
-//! holding it dies with the process, so does the VIP.
+//! The Linux VIP backend. At start-up ([`MacvlanBackend::prepare`]) a macvlan (bridge mode)
+//! is created on the configured interface in the node's namespace and moved into the
+//! [`VipNamespace`], where it stays down and without an address. Claiming gives it the VIP,
+//! brings it up and sends gratuitous ARPs (two short commands instead of five, so the claim
+//! costs a few milliseconds); releasing deletes the macvlan (the next claim creates it
+//! again). The namespace holding it dies with the process, so does the VIP.
 
 use super::backend::VipBackend;
 use super::netns::VipNamespace;
@@ -14,6 +16,8 @@ pub struct MacvlanBackend {
     pub vip: std::net::Ipv4Addr,
     pub prefix: u8,
     pub gateway: Option<std::net::Ipv4Addr>,
+    /// The macvlan exists in the VIP namespace (down, no address).
+    pub prepared: bool,
 }
 
 fn host(args: &[&str]) -> Result<(), String> {
@@ -26,12 +30,12 @@ impl MacvlanBackend {
     pub fn clean_host(&self) {
         let _ = host(&["ip", "link", "del", &self.link]);
     }
-}
 
-impl VipBackend for MacvlanBackend {
-    fn claim(&mut self) -> Result<(), String> {
+    /// Create the macvlan and move it into the VIP namespace, down and without an address,
+    /// so a later claim only adds the address and brings it up.
+    pub fn prepare(&mut self) -> Result<(), String> {
         self.clean_host();
-        let tid = self.ns.tid.to_string();
+        let _ = self.ns.run(&["ip", "link", "del", &self.link]);
         host(&[
             "ip",
             "link",
@@ -44,13 +48,30 @@ impl VipBackend for MacvlanBackend {
             "mode",
             "bridge",
         ])?;
-        if let Err(e) = host(&["ip", "link", "set", &self.link, "netns", &tid]) {
+        if let Err(e) = host(&[
+            "ip",
+            "link",
+            "set",
+            &self.link,
+            "netns",
+            &self.ns.tid.to_string(),
+        ]) {
             self.clean_host();
             return Err(e);
         }
+        self.prepared = true;
+        Ok(())
+    }
+}
+
+impl VipBackend for MacvlanBackend {
+    fn claim(&mut self) -> Result<(), String> {
+        if !self.prepared {
+            self.prepare()?;
+        }
         let cidr = format!("{}/{}", self.vip, self.prefix);
         self.ns
-            .run(&["ip", "addr", "add", &cidr, "dev", &self.link])?;
+            .run(&["ip", "addr", "replace", &cidr, "dev", &self.link])?;
         self.ns.run(&["ip", "link", "set", &self.link, "up"])?;
         if let Some(gw) = self.gateway {
             let _ = self
@@ -67,6 +88,12 @@ impl VipBackend for MacvlanBackend {
     }
 
     fn release(&mut self) -> Result<(), String> {
-        self.ns.run(&["ip", "link", "del", &self.link])
+        self.prepared = false;
+        self.ns.run(&["ip", "link", "del", &self.link])?;
+        // Ready for the next claim; a failure here only makes that claim slower.
+        if let Err(e) = self.prepare() {
+            tracing::warn!(error = %e, "re-creating the VIP macvlan after a release");
+        }
+        Ok(())
     }
 }

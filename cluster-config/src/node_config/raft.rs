@@ -12,29 +12,36 @@ use crate::ConfigError;
 /// Raft and VIP timing parameters, all in milliseconds or log entries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RaftTimings {
-    /// Leader heartbeat interval (default 100).
+    /// Leader heartbeat interval (default 50).
     pub heartbeat_ms: u64,
-    /// Lower bound of the randomized election timeout (default 500).
+    /// Lower bound of the randomized election timeout (default 250).
     pub election_timeout_min_ms: u64,
-    /// Upper bound of the randomized election timeout (default 1000).
+    /// Upper bound of the randomized election timeout (default 400). openraft 0.9 also uses
+    /// it as the leader lease: a follower stands for election only after
+    /// `election_timeout_max_ms` + its own random timeout without a heartbeat, so a leader
+    /// SIGKILL costs roughly max + min..max before a new leader exists.
     pub election_timeout_max_ms: u64,
     /// Take a snapshot after this many log entries since the last one (default 5000).
     pub snapshot_logs_since_last: u64,
     /// Log entries kept behind a snapshot for slow followers (default 1000).
     pub max_in_snapshot_log_to_keep: u64,
-    /// How long a leader keeps the VIP without hearing from a quorum. Always
-    /// shorter than `election_timeout_min_ms`, so the old holder has released
-    /// the VIP before any new leader can be elected (default 6/10 of it).
+    /// How long a leader keeps the VIP without hearing from a quorum. Always longer than
+    /// `heartbeat_ms` (else the VIP would drop between two heartbeats) and shorter than
+    /// `election_timeout_min_ms`, so the old holder has released the VIP before any new
+    /// leader can be elected (default 6/10 of it).
     pub vip_hold_ms: u64,
 }
 
+/// The defaults are for boot servers on one LAN (sub-millisecond round trips): a leader
+/// SIGKILL moves the VIP in well under a second (docs/benchmarks.md, failover-bench). Across
+/// slower links raise all four together, keeping heartbeat < hold < election minimum.
 impl Default for RaftTimings {
     fn default() -> Self {
-        let election_timeout_min_ms = 500;
+        let election_timeout_min_ms = 250;
         RaftTimings {
-            heartbeat_ms: 100,
+            heartbeat_ms: 50,
             election_timeout_min_ms,
-            election_timeout_max_ms: 1000,
+            election_timeout_max_ms: 400,
             snapshot_logs_since_last: 5000,
             max_in_snapshot_log_to_keep: 1000,
             vip_hold_ms: default_vip_hold_ms(election_timeout_min_ms),
@@ -118,6 +125,16 @@ impl RaftTimings {
                 ),
             ));
         }
+        if t.vip_hold_ms <= t.heartbeat_ms {
+            return Err(at(
+                &[hold, hb, emin],
+                format!(
+                    "vip_hold_ms ({}) must be greater than heartbeat_ms ({}): a leader would \
+                     drop the VIP between two heartbeats",
+                    t.vip_hold_ms, t.heartbeat_ms
+                ),
+            ));
+        }
         if t.snapshot_logs_since_last == 0 {
             return Err(at(
                 &[snap],
@@ -146,7 +163,8 @@ mod tests {
     #[test]
     fn defaults() {
         let d = RaftTimings::default();
-        assert_eq!(d.vip_hold_ms, 300);
+        assert_eq!(d.vip_hold_ms, 150);
+        assert!(d.heartbeat_ms < d.vip_hold_ms && d.vip_hold_ms < d.election_timeout_min_ms);
         assert_eq!(parse("").unwrap(), d);
         assert_eq!(parse("[raft]\n").unwrap(), d);
     }
@@ -169,11 +187,17 @@ mod tests {
             (e.line, e.key.as_str()),
             (3, "raft.election_timeout_min_ms")
         );
-        let e = parse("[raft]\nelection_timeout_min_ms = 400\nvip_hold_ms = 400\n").unwrap_err();
+        let e = parse("[raft]\nelection_timeout_min_ms = 300\nvip_hold_ms = 300\n").unwrap_err();
         assert_eq!((e.line, e.key.as_str()), (3, "raft.vip_hold_ms"));
         assert!(e
             .message
             .contains("must be less than election_timeout_min_ms"));
+        let e = parse("[raft]\nheartbeat_ms = 100\nvip_hold_ms = 100\n").unwrap_err();
+        assert_eq!((e.line, e.key.as_str()), (3, "raft.vip_hold_ms"));
+        assert!(e.message.contains("must be greater than heartbeat_ms"));
+        // A heartbeat longer than the default hold window (150) without a hold set.
+        let e = parse("[raft]\nheartbeat_ms = 200\n").unwrap_err();
+        assert!(e.message.contains("must be greater than heartbeat_ms"));
         let e = parse("[raft]\nsnapshot_logs_since_last = 0\n").unwrap_err();
         assert_eq!(e.key, "raft.snapshot_logs_since_last");
     }
