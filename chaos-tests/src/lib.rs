@@ -13,6 +13,7 @@
 pub mod arp;
 pub mod cluster;
 pub mod dhcp_clients;
+pub mod ganesha;
 pub mod lan;
 pub mod netns;
 pub mod netns_cluster;
