@@ -18,9 +18,11 @@
 //! Modules: `xdr` (bounded XDR reader/writer), `rpc` (RPC headers, record marking),
 //! `portmap`, `mount`, `nfs3` + `readdir` (the NFS program), `attrs` (fattr3), `handle`,
 //! `status` (nfsstat3), `image_fs` (state + manifests + blobs), `dispatch` (message ->
-//! reply), `server` (sockets), `counters`, `error`.
+//! reply), `server` (listeners, UDP), `connection` (one TCP connection on its thread),
+//! `counters`, `error`.
 
 mod attrs;
+mod connection;
 mod counters;
 mod dispatch;
 mod error;
@@ -44,4 +46,5 @@ pub use dispatch::Dispatcher;
 pub use error::NfsError;
 pub use handle::{fileid, FileHandle, HandleError, HANDLE_LEN};
 pub use image_fs::{FsError, ImageFs, Node};
+pub use connection::MAX_CONNECTIONS;
 pub use server::{BoundNfsService, NfsService, MAX_IN_FLIGHT};
