@@ -75,9 +75,16 @@ fn run(cmd: &mut Command) -> anyhow::Result<()> {
 
 impl Ganesha {
     /// Start rpcbind and ganesha exporting each of `exports` (directories, exported under
-    /// their own path) read-only over NFSv3/TCP, both pinned to `cpu`; `dir` holds the
-    /// config, log and pid files. Returns once every export can be listed.
-    pub fn start(dir: &Path, exports: &[&Path], cpu: usize) -> anyhow::Result<Ganesha> {
+    /// their own path) read-only over NFSv3/TCP, both pinned to `cpu` at nice level `nice`;
+    /// `dir` holds the config, log and pid files. Returns once every export can be listed.
+    pub fn start(dir: &Path, exports: &[&Path], cpu: usize, nice: i32) -> anyhow::Result<Ganesha> {
+        let pinned = [
+            "-n".to_string(),
+            nice.to_string(),
+            "taskset".into(),
+            "-c".into(),
+            cpu.to_string(),
+        ];
         let netns = format!("rbg{:06x}", rand::random::<u32>() & 0xff_ffff);
         run(Command::new("ip").args(["netns", "add", &netns]))?;
         let mut g = Ganesha {
@@ -108,8 +115,8 @@ impl Ganesha {
             },
         )?;
 
-        let mut rpcbind = g.cmd("taskset");
-        rpcbind.args(["-c", &cpu.to_string(), "rpcbind", "-w", "-f"]);
+        let mut rpcbind = g.cmd("nice");
+        rpcbind.args(&pinned).args(["rpcbind", "-w", "-f"]);
         g.rpcbind = Some(
             rpcbind
                 .stdin(Stdio::null())
@@ -131,9 +138,10 @@ impl Ganesha {
 
         let conf = dir.join("ganesha.conf");
         std::fs::write(&conf, config(exports))?;
-        let mut ganesha = g.cmd("taskset");
+        let mut ganesha = g.cmd("nice");
         ganesha
-            .args(["-c", &cpu.to_string(), "ganesha.nfsd", "-F", "-f"])
+            .args(&pinned)
+            .args(["ganesha.nfsd", "-F", "-f"])
             .arg(&conf)
             .arg("-L")
             .arg(&g.log)

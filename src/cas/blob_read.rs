@@ -11,6 +11,7 @@ use std::io::{ErrorKind, Read, Seek, SeekFrom};
 use std::sync::Arc;
 
 use super::blob_store::{BlobStore, COPY_BUF};
+use super::chunk_cache::FileStamp;
 use super::chunk_table::{ChunkHasher, ChunkTable, CHUNK_SIZE};
 use super::digest::Digest;
 use super::error::CasError;
@@ -33,17 +34,19 @@ pub struct ScrubReport {
 
 impl BlobStore {
     /// Read up to `len` bytes at `offset`, verifying every 64 KiB chunk touched. Returns
-    /// fewer bytes only at the end of the blob (none at or past it).
+    /// fewer bytes only at the end of the blob (none at or past it). Always reads (and
+    /// verifies) from disk: replication, scrubbing and manifest loads use this.
     pub fn read_at(&self, digest: &Digest, offset: u64, len: usize) -> Result<Vec<u8>, CasError> {
         let mut out = Vec::new();
-        self.read_at_into(digest, offset, len, &mut out)?;
+        self.read_verified(digest, offset, len, &mut out, false)?;
         Ok(out)
     }
 
-    /// [`read_at`](Self::read_at), appending the verified bytes to `out` (which callers use
-    /// to build a network reply in place: the blob is read straight into it, verified
-    /// there, and never copied again). Returns the number of bytes appended; on any error
-    /// `out` is left as it was.
+    /// The serving path's read (NFS READ): like [`read_at`](Self::read_at), but appends
+    /// the bytes to `out` (the reply being built: read straight into it, verified there,
+    /// never copied again) and uses the store's [`ChunkCache`] when one is set, so a chunk
+    /// read and verified earlier is served from memory. Returns the number of bytes
+    /// appended; on any error `out` is left as it was.
     pub fn read_at_into(
         &self,
         digest: &Digest,
@@ -51,10 +54,24 @@ impl BlobStore {
         len: usize,
         out: &mut Vec<u8>,
     ) -> Result<usize, CasError> {
+        self.read_verified(digest, offset, len, out, true)
+    }
+
+    fn read_verified(
+        &self,
+        digest: &Digest,
+        offset: u64,
+        len: usize,
+        out: &mut Vec<u8>,
+        cached: bool,
+    ) -> Result<usize, CasError> {
         let base = out.len();
-        let r = self.read_span_into(digest, offset, len, out);
+        let r = self.read_span_into(digest, offset, len, out, cached);
         if r.is_err() {
             out.truncate(base);
+        }
+        if let Err(CasError::Corrupt { .. }) = r {
+            self.cache.forget(digest);
         }
         r
     }
@@ -65,12 +82,13 @@ impl BlobStore {
         offset: u64,
         len: usize,
         out: &mut Vec<u8>,
+        cached: bool,
     ) -> Result<usize, CasError> {
         let file = self.open_blob(digest)?;
-        let on_disk = file
+        let meta = file
             .metadata()
-            .map_err(|e| CasError::io("stat blob", self.blob_path(digest), e))?
-            .len();
+            .map_err(|e| CasError::io("stat blob", self.blob_path(digest), e))?;
+        let on_disk = meta.len();
         let table = self.chunk_table(digest, &file, on_disk)?;
         let blob_len = table.len();
         if on_disk != blob_len {
@@ -97,27 +115,46 @@ impl BlobStore {
         };
         let span = usize::try_from(span_end - span_start).map_err(|_| too_large())?;
         out.try_reserve_exact(span).map_err(|_| too_large())?;
-        // Read into the spare capacity (no zeroing first): this `File` is ours alone, so
-        // seeking it is as good as a positional read.
         let base = out.len();
-        let read = (&file)
-            .seek(SeekFrom::Start(span_start))
-            .and_then(|_| (&file).take(span as u64).read_to_end(out))
-            .map_err(|e| CasError::io("read blob", self.blob_path(digest), e))?;
-        if read != span {
-            return Err(CasError::Corrupt {
-                digest: *digest,
-                offset: span_start + read as u64 / CHUNK_SIZE * CHUNK_SIZE,
-            });
-        }
-        for (i, chunk) in out[base..].chunks(CHUNK_SIZE as usize).enumerate() {
-            let index = first + i as u64;
-            if !table.verify_chunk(index, chunk) {
+        let cache = Some(&self.cache).filter(|c| cached && c.enabled());
+        let stamp = FileStamp::of(&meta);
+        let mut index = first;
+        while index <= last {
+            if let Some(hit) = cache.and_then(|c| c.get(digest, index, &stamp)) {
+                out.extend_from_slice(&hit);
+                index += 1;
+                continue;
+            }
+            // From disk: the rest of the span, or only this chunk when the next may be
+            // cached. Read into the spare capacity (no zeroing first); this `File` is
+            // ours alone, so seeking it is as good as a positional read.
+            let run_end = if cache.is_some() { index } else { last };
+            let from = index * CHUNK_SIZE;
+            let want = ((run_end + 1) * CHUNK_SIZE).min(blob_len) - from;
+            let at = out.len();
+            let read = (&file)
+                .seek(SeekFrom::Start(from))
+                .and_then(|_| (&file).take(want).read_to_end(out))
+                .map_err(|e| CasError::io("read blob", self.blob_path(digest), e))?;
+            if read as u64 != want {
                 return Err(CasError::Corrupt {
                     digest: *digest,
-                    offset: index * CHUNK_SIZE,
+                    offset: from + read as u64 / CHUNK_SIZE * CHUNK_SIZE,
                 });
             }
+            for (i, chunk) in out[at..].chunks(CHUNK_SIZE as usize).enumerate() {
+                let chunk_index = index + i as u64;
+                if !table.verify_chunk(chunk_index, chunk) {
+                    return Err(CasError::Corrupt {
+                        digest: *digest,
+                        offset: chunk_index * CHUNK_SIZE,
+                    });
+                }
+                if let Some(c) = cache {
+                    c.insert_verified(digest, chunk_index, stamp, chunk);
+                }
+            }
+            index = run_end + 1;
         }
         // Keep [offset, end): both bounds are within the span.
         out.truncate(base + (end - span_start) as usize);

@@ -41,10 +41,10 @@ pub mod xdr;
 mod tests;
 
 pub use attrs::{decode_post_op_attr, ftype, Fattr3, FATTR3_LEN};
+pub use connection::MAX_CONNECTIONS;
 pub use counters::NfsCounters;
 pub use dispatch::Dispatcher;
 pub use error::NfsError;
 pub use handle::{fileid, FileHandle, HandleError, HANDLE_LEN};
 pub use image_fs::{FsError, ImageFs, Node};
-pub use connection::MAX_CONNECTIONS;
 pub use server::{BoundNfsService, NfsService, MAX_IN_FLIGHT};

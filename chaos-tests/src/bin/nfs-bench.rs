@@ -14,7 +14,8 @@
 //! NFSv3, read-only exports of the same two directories) with its own rpcbind in a second
 //! network namespace ([`chaos_tests::ganesha`]). Clients run in the server's namespace and
 //! connect to 127.0.0.1. Each server (every thread) is pinned to one CPU and every client
-//! to another (`taskset`), the same for both. Runs alternate between the servers so
+//! to another (`taskset`), the same for both, and all run at nice -10 (the machine is
+//! shared with builds). Runs alternate between the servers so
 //! background load hits both alike; each figure is preceded by a checked warm-up (the
 //! copied bytes match the file's digest, the walk lists every entry of the tree).
 //!
@@ -23,7 +24,9 @@
 //! nfs-ganesha, nfs-ganesha-vfs and rpcbind with apt-get when missing.
 //!
 //! Run: `cargo build --release -p raftboot --bins && cargo build --release -p chaos-tests
-//! --bin nfs-bench && target/release/nfs-bench [RUNS] [--cpus SERVER,CLIENT]`
+//! --bin nfs-bench && target/release/nfs-bench [RUNS] [--cpus SERVER,CLIENT] [--hold]`
+//! (`--hold`: set both servers up, print how to reach them, and wait for Enter: for
+//! profiling).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -37,6 +40,9 @@ use rand::{RngCore, SeedableRng};
 
 const FILE_MIB: usize = 256;
 const SEED: u64 = 7;
+/// Nice level of both servers and the clients: the machine is shared with builds, and a
+/// higher priority (the same for both sides) keeps their wake-ups from queueing behind them.
+const NICE: i32 = -10;
 
 /// One server under test, as the client sees it.
 struct Target {
@@ -50,10 +56,11 @@ struct Target {
 }
 
 impl Target {
-    /// `program` pinned to `cpu` in this target's network namespace.
+    /// `program` pinned to `cpu` at [`NICE`] in this target's network namespace.
     fn client(&self, cpu: usize, program: &str) -> Command {
         let mut c = Command::new("nsenter");
         c.arg(format!("--net=/run/netns/{}", self.netns));
+        c.args(["nice", "-n", &NICE.to_string()]);
         c.args(["taskset", "-c", &cpu.to_string(), program]);
         c
     }
@@ -110,6 +117,8 @@ impl Target {
 
 struct Args {
     runs: usize,
+    /// Keep both servers up (for profiling) until Enter is pressed, instead of measuring.
+    hold: bool,
     server_cpu: usize,
     client_cpu: usize,
 }
@@ -117,12 +126,15 @@ struct Args {
 fn parse_args() -> anyhow::Result<Args> {
     let mut a = Args {
         runs: 5,
+        hold: false,
         server_cpu: 1,
         client_cpu: 0,
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
-        if arg == "--cpus" {
+        if arg == "--hold" {
+            a.hold = true;
+        } else if arg == "--cpus" {
             let v = it.next().context("--cpus SERVER,CLIENT")?;
             let (s, c) = v.split_once(',').context("--cpus SERVER,CLIENT")?;
             a.server_cpu = s.parse().context("server CPU")?;
@@ -130,7 +142,7 @@ fn parse_args() -> anyhow::Result<Args> {
         } else {
             a.runs = arg
                 .parse()
-                .context("usage: nfs-bench [RUNS] [--cpus S,C]")?;
+                .context("usage: nfs-bench [RUNS] [--cpus S,C] [--hold]")?;
         }
     }
     anyhow::ensure!(a.runs > 0, "RUNS must be at least 1");
@@ -267,6 +279,16 @@ fn main() -> anyhow::Result<()> {
         .stdout(Stdio::null())
         .status()?;
     anyhow::ensure!(st.success(), "taskset -a -p bootd");
+    // renice works per thread; threads started later inherit it from their creator.
+    let tids: Vec<String> = std::fs::read_dir(format!("/proc/{pid}/task"))?
+        .filter_map(|e| e.ok().map(|e| e.file_name().to_string_lossy().to_string()))
+        .collect();
+    let st = Command::new("renice")
+        .args(["-n", &NICE.to_string(), "-p"])
+        .args(&tids)
+        .stdout(Stdio::null())
+        .status()?;
+    anyhow::ensure!(st.success(), "renice bootd");
     let rb_ns = cluster.nodes[&1]
         .ns
         .as_ref()
@@ -276,7 +298,7 @@ fn main() -> anyhow::Result<()> {
     // nfs-ganesha, same two directories.
     let gdir = tmp.path().join("ganesha");
     std::fs::create_dir(&gdir)?;
-    let g = Ganesha::start(&gdir, &[&root, &big], args.server_cpu)?;
+    let g = Ganesha::start(&gdir, &[&root, &big], args.server_cpu, NICE)?;
 
     let targets = [
         Target {
@@ -310,6 +332,22 @@ fn main() -> anyhow::Result<()> {
         );
     }
 
+    if args.hold {
+        for t in &targets {
+            println!(
+                "{}: bootd/ganesha pid {:?}; try: nsenter --net=/run/netns/{} nfs-cat '{}' >/dev/null",
+                t.name,
+                if t.name == "raftboot" { Some(pid) } else { g.pid() },
+                t.netns,
+                t.file_url
+            );
+        }
+        println!("both servers are up; press Enter to stop them");
+        let mut line = String::new();
+        std::io::stdin().read_line(&mut line)?;
+        return Ok(());
+    }
+
     let mut mib_s = [Vec::new(), Vec::new()];
     let mut walk_s = [Vec::new(), Vec::new()];
     for _ in 0..args.runs {
@@ -322,7 +360,7 @@ fn main() -> anyhow::Result<()> {
     }
 
     println!(
-        "# nfs-bench: {} runs each, alternating; servers pinned to CPU {}, clients to CPU {} (taskset)",
+        "# nfs-bench: {} runs each, alternating; servers pinned to CPU {}, clients to CPU {} (taskset), all at nice {NICE}",
         args.runs, args.server_cpu, args.client_cpu
     );
     println!(
