@@ -217,6 +217,30 @@ pub fn render(st: &AppState) -> String {
         };
         metric(&mut o, &full, kind, help, v);
     }
+    if let Some(store) = &st.store {
+        let c = store.chunk_cache();
+        metric(
+            &mut o,
+            "raftboot_cas_chunk_cache_hits_total",
+            "counter",
+            "64 KiB chunks served from the verified chunk cache.",
+            c.hits.load(Ordering::Relaxed),
+        );
+        metric(
+            &mut o,
+            "raftboot_cas_chunk_cache_misses_total",
+            "counter",
+            "64 KiB chunks the serving path read and verified from disk.",
+            c.misses.load(Ordering::Relaxed),
+        );
+        metric(
+            &mut o,
+            "raftboot_cas_chunk_cache_bytes",
+            "gauge",
+            "Bytes of verified chunks held in memory.",
+            c.bytes() as u64,
+        );
+    }
     if let Some(d) = &st.dhcp {
         d.render(&mut o);
     }

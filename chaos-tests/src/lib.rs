@@ -20,6 +20,7 @@ pub mod boot_rig;
 pub mod bootsim;
 pub mod cluster;
 pub mod dhcp_clients;
+pub mod ganesha;
 pub mod guest;
 pub mod keepalived;
 pub mod lan;

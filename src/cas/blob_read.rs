@@ -7,11 +7,11 @@
 //! only after the whole blob has been re-hashed and matched against its digest.
 
 use std::fs::{self, File};
-use std::io::{ErrorKind, Read};
-use std::os::unix::fs::FileExt;
+use std::io::{ErrorKind, Read, Seek, SeekFrom};
 use std::sync::Arc;
 
 use super::blob_store::{BlobStore, COPY_BUF};
+use super::chunk_cache::FileStamp;
 use super::chunk_table::{ChunkHasher, ChunkTable, CHUNK_SIZE};
 use super::digest::Digest;
 use super::error::CasError;
@@ -34,15 +34,63 @@ pub struct ScrubReport {
 
 impl BlobStore {
     /// Read up to `len` bytes at `offset`, verifying every 64 KiB chunk touched. Returns
-    /// fewer bytes only at the end of the blob (none at or past it).
+    /// fewer bytes only at the end of the blob (none at or past it). Always reads (and
+    /// verifies) from disk: replication, scrubbing and manifest loads use this.
     pub fn read_at(&self, digest: &Digest, offset: u64, len: usize) -> Result<Vec<u8>, CasError> {
+        let mut out = Vec::new();
+        self.read_verified(digest, offset, len, &mut out, false)?;
+        Ok(out)
+    }
+
+    /// The serving path's read (NFS READ): like [`read_at`](Self::read_at), but appends
+    /// the bytes to `out` (the reply being built: read straight into it, verified there,
+    /// never copied again) and uses the store's [`ChunkCache`] when one is set, so a chunk
+    /// read and verified earlier is served from memory. Returns the number of bytes
+    /// appended; on any error `out` is left as it was.
+    pub fn read_at_into(
+        &self,
+        digest: &Digest,
+        offset: u64,
+        len: usize,
+        out: &mut Vec<u8>,
+    ) -> Result<usize, CasError> {
+        self.read_verified(digest, offset, len, out, true)
+    }
+
+    fn read_verified(
+        &self,
+        digest: &Digest,
+        offset: u64,
+        len: usize,
+        out: &mut Vec<u8>,
+        cached: bool,
+    ) -> Result<usize, CasError> {
+        let base = out.len();
+        let r = self.read_span_into(digest, offset, len, out, cached);
+        if r.is_err() {
+            out.truncate(base);
+        }
+        if let Err(CasError::Corrupt { .. }) = r {
+            self.cache.forget(digest);
+        }
+        r
+    }
+
+    fn read_span_into(
+        &self,
+        digest: &Digest,
+        offset: u64,
+        len: usize,
+        out: &mut Vec<u8>,
+        cached: bool,
+    ) -> Result<usize, CasError> {
         let file = self.open_blob(digest)?;
-        let table = self.chunk_table(digest, &file)?;
-        let blob_len = table.len();
-        let on_disk = file
+        let meta = file
             .metadata()
-            .map_err(|e| CasError::io("stat blob", self.blob_path(digest), e))?
-            .len();
+            .map_err(|e| CasError::io("stat blob", self.blob_path(digest), e))?;
+        let on_disk = meta.len();
+        let table = self.chunk_table(digest, &file, on_disk)?;
+        let blob_len = table.len();
         if on_disk != blob_len {
             let offset = on_disk.min(blob_len) / CHUNK_SIZE * CHUNK_SIZE;
             return Err(CasError::Corrupt {
@@ -51,43 +99,70 @@ impl BlobStore {
             });
         }
         if offset >= blob_len || len == 0 {
-            return Ok(Vec::new());
+            return Ok(0);
         }
         let end = offset.saturating_add(len as u64).min(blob_len);
         let first = offset / CHUNK_SIZE;
         let last = (end - 1) / CHUNK_SIZE;
         let span_start = first * CHUNK_SIZE;
         let span_end = ((last + 1) * CHUNK_SIZE).min(blob_len);
-        let span = usize::try_from(span_end - span_start).map_err(|_| {
+        let too_large = || {
             CasError::io(
                 "read blob",
                 self.blob_path(digest),
                 std::io::Error::new(ErrorKind::OutOfMemory, "read too large"),
             )
-        })?;
-        let mut buf = vec![0u8; span];
-        if let Err(e) = file.read_exact_at(&mut buf, span_start) {
-            return Err(match e.kind() {
-                ErrorKind::UnexpectedEof => CasError::Corrupt {
-                    digest: *digest,
-                    offset: span_start,
-                },
-                _ => CasError::io("read blob", self.blob_path(digest), e),
-            });
-        }
-        for (i, chunk) in buf.chunks(CHUNK_SIZE as usize).enumerate() {
-            let index = first + i as u64;
-            if !table.verify_chunk(index, chunk) {
+        };
+        let span = usize::try_from(span_end - span_start).map_err(|_| too_large())?;
+        out.try_reserve_exact(span).map_err(|_| too_large())?;
+        let base = out.len();
+        let cache = Some(&self.cache).filter(|c| cached && c.enabled());
+        let stamp = FileStamp::of(&meta);
+        let mut index = first;
+        while index <= last {
+            if let Some(hit) = cache.and_then(|c| c.get(digest, index, &stamp)) {
+                out.extend_from_slice(&hit);
+                index += 1;
+                continue;
+            }
+            // From disk: the rest of the span, or only this chunk when the next may be
+            // cached. Read into the spare capacity (no zeroing first); this `File` is
+            // ours alone, so seeking it is as good as a positional read.
+            let run_end = if cache.is_some() { index } else { last };
+            let from = index * CHUNK_SIZE;
+            let want = ((run_end + 1) * CHUNK_SIZE).min(blob_len) - from;
+            let at = out.len();
+            let read = (&file)
+                .seek(SeekFrom::Start(from))
+                .and_then(|_| (&file).take(want).read_to_end(out))
+                .map_err(|e| CasError::io("read blob", self.blob_path(digest), e))?;
+            if read as u64 != want {
                 return Err(CasError::Corrupt {
                     digest: *digest,
-                    offset: index * CHUNK_SIZE,
+                    offset: from + read as u64 / CHUNK_SIZE * CHUNK_SIZE,
                 });
             }
+            for (i, chunk) in out[at..].chunks(CHUNK_SIZE as usize).enumerate() {
+                let chunk_index = index + i as u64;
+                if !table.verify_chunk(chunk_index, chunk) {
+                    return Err(CasError::Corrupt {
+                        digest: *digest,
+                        offset: chunk_index * CHUNK_SIZE,
+                    });
+                }
+                if let Some(c) = cache {
+                    c.insert_verified(digest, chunk_index, stamp, chunk);
+                }
+            }
+            index = run_end + 1;
         }
-        // Both bounds are within `buf` (span_start <= offset < end <= span_end).
-        buf.truncate((end - span_start) as usize);
-        buf.drain(..(offset - span_start) as usize);
-        Ok(buf)
+        // Keep [offset, end): both bounds are within the span.
+        out.truncate(base + (end - span_start) as usize);
+        let head = (offset - span_start) as usize;
+        if head > 0 {
+            out.drain(base..base + head);
+        }
+        Ok(out.len() - base)
     }
 
     /// Re-hash the whole blob against its digest. Also repairs a missing or stale sidecar
@@ -168,11 +243,12 @@ impl BlobStore {
 
     /// The verified chunk table for an open blob: implicit for a blob of one chunk, else
     /// cache, else sidecar, else rebuilt from a full re-hash (which must match the digest).
-    fn chunk_table(&self, digest: &Digest, file: &File) -> Result<Arc<ChunkTable>, CasError> {
-        let on_disk = file
-            .metadata()
-            .map_err(|e| CasError::io("stat blob", self.blob_path(digest), e))?
-            .len();
+    fn chunk_table(
+        &self,
+        digest: &Digest,
+        file: &File,
+        on_disk: u64,
+    ) -> Result<Arc<ChunkTable>, CasError> {
         if let Some(t) = ChunkTable::single(*digest, on_disk) {
             return Ok(Arc::new(t));
         }

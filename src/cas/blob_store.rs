@@ -22,6 +22,7 @@ use std::io::{ErrorKind, Read};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
+use super::chunk_cache::ChunkCache;
 use super::chunk_table::{ChunkHasher, ChunkTable};
 use super::digest::Digest;
 use super::error::CasError;
@@ -40,6 +41,9 @@ pub struct BlobStore {
     quarantine: PathBuf,
     /// Chunk tables already verified against their digest (content-derived, so never stale).
     pub(super) tables: Mutex<HashMap<Digest, Arc<ChunkTable>>>,
+    /// Verified chunks for the serving path ([`read_at_into`](Self::read_at_into));
+    /// disabled (0 bytes) unless [`set_chunk_cache`](Self::set_chunk_cache) sized it.
+    pub(super) cache: ChunkCache,
 }
 
 fn mkdir(p: &Path) -> Result<(), CasError> {
@@ -55,6 +59,7 @@ impl BlobStore {
             tmp: dir.join("tmp"),
             quarantine: dir.join("quarantine"),
             tables: Mutex::new(HashMap::new()),
+            cache: ChunkCache::new(0),
         };
         for d in [&store.root, &store.blobs, &store.tmp, &store.quarantine] {
             mkdir(d)?;
@@ -70,6 +75,17 @@ impl BlobStore {
             }
         }
         Ok(store)
+    }
+
+    /// Keep up to `max_bytes` of verified chunks in memory for
+    /// [`read_at_into`](Self::read_at_into) (0: none). Replaces any earlier cache.
+    pub fn set_chunk_cache(&mut self, max_bytes: usize) {
+        self.cache = ChunkCache::new(max_bytes);
+    }
+
+    /// The serving path's chunk cache (for its hit and miss counters).
+    pub fn chunk_cache(&self) -> &ChunkCache {
+        &self.cache
     }
 
     /// The data dir.
@@ -315,6 +331,8 @@ impl BlobStore {
     pub(super) fn forget_table(&self, digest: &Digest) {
         let mut t = self.tables.lock().unwrap_or_else(|e| e.into_inner());
         t.remove(digest);
+        drop(t);
+        self.cache.forget(digest);
     }
 }
 

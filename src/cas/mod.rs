@@ -10,12 +10,14 @@
 //!
 //! Modules: `digest` (the name type), `blob_store` (layout, atomic writes, dedup,
 //! quarantine), `blob_read` (verified reads, verify, scrub), `chunk_table` (per-chunk
-//! verification data), `reader` (verifying `Read`), `temp_file` (temp-then-rename),
+//! verification data), `chunk_cache` (verified chunks in memory for serving), `reader`
+//! (verifying `Read`), `temp_file` (temp-then-rename),
 //! `entry` / `manifest` / `validate` (the image format), `walk` / `parallel` / `import`
 //! (directory import), `tar_import` (tar import), `error`.
 
 mod blob_read;
 mod blob_store;
+mod chunk_cache;
 mod chunk_table;
 mod digest;
 mod entry;
@@ -34,6 +36,7 @@ mod tests;
 
 pub use blob_read::ScrubReport;
 pub use blob_store::BlobStore;
+pub use chunk_cache::{ChunkCache, FileStamp, SERVE_CACHE_BYTES};
 pub use chunk_table::{ChunkTable, CHUNK_SIZE};
 pub use digest::{Digest, ParseDigestError};
 pub use entry::{EntryKind, ManifestEntry};

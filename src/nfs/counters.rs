@@ -29,6 +29,8 @@ pub struct NfsCounters {
     pub portmap_calls: AtomicU64,
     /// TCP connections accepted (NFS and portmapper).
     pub connections: AtomicU64,
+    /// TCP connections closed at once because the service already served its maximum.
+    pub refused_connections: AtomicU64,
 }
 
 impl NfsCounters {
@@ -83,6 +85,11 @@ impl NfsCounters {
                 "nfs_connections_total",
                 "TCP connections accepted",
                 g(&self.connections),
+            ),
+            (
+                "nfs_refused_connections_total",
+                "TCP connections closed at once (connection limit)",
+                g(&self.refused_connections),
             ),
         ]
     }

@@ -289,6 +289,20 @@ impl ImageFs {
     /// Read up to `count` bytes at `offset` of a regular file; returns the bytes and EOF.
     /// Every 64 KiB chunk touched is verified: corrupt data is an error, never returned.
     pub fn read(&self, node: &Node, offset: u64, count: u32) -> Result<(Vec<u8>, bool), FsError> {
+        let mut data = Vec::new();
+        let eof = self.read_into(node, offset, count, &mut data)?;
+        Ok((data, eof))
+    }
+
+    /// [`read`](Self::read), appending the verified bytes to `out` (the reply being built);
+    /// returns EOF. On error `out` is unchanged.
+    pub fn read_into(
+        &self,
+        node: &Node,
+        offset: u64,
+        count: u32,
+        out: &mut Vec<u8>,
+    ) -> Result<bool, FsError> {
         let entry = node.entry();
         let digest = match entry.kind {
             EntryKind::File { digest } => digest,
@@ -296,14 +310,18 @@ impl ImageFs {
             _ => return Err(FsError::Inval),
         };
         if offset >= entry.size || count == 0 {
-            return Ok((Vec::new(), offset >= entry.size));
+            return Ok(offset >= entry.size);
         }
-        let data = self.store.read_at(&digest, offset, count as usize)?;
-        let end = offset.saturating_add(data.len() as u64);
-        if data.is_empty() || end > entry.size {
+        let base = out.len();
+        let n = self
+            .store
+            .read_at_into(&digest, offset, count as usize, out)?;
+        let end = offset.saturating_add(n as u64);
+        if n == 0 || end > entry.size {
             // The blob is shorter or longer than the manifest says: not the right content.
+            out.truncate(base);
             return Err(FsError::Io);
         }
-        Ok((data, end >= entry.size))
+        Ok(end >= entry.size)
     }
 }

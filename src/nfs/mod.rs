@@ -18,10 +18,12 @@
 //! Modules: `xdr` (bounded XDR reader/writer), `rpc` (RPC headers, record marking),
 //! `portmap`, `mount`, `nfs3` + `readdir` (the NFS program), `attrs` (fattr3), `handle`,
 //! `status` (nfsstat3), `image_fs` (state + manifests + blobs), `dispatch` (message ->
-//! reply), `server` (sockets), `counters`, `error`.
+//! reply), `server` (listeners, UDP), `connection` (one TCP connection on its thread),
+//! `counters`, `error`.
 
 mod attrs;
 pub mod client;
+mod connection;
 mod counters;
 mod dispatch;
 mod error;
@@ -40,6 +42,7 @@ pub mod xdr;
 mod tests;
 
 pub use attrs::{decode_post_op_attr, ftype, Fattr3, FATTR3_LEN};
+pub use connection::MAX_CONNECTIONS;
 pub use counters::NfsCounters;
 pub use dispatch::Dispatcher;
 pub use error::NfsError;

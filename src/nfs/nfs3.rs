@@ -234,13 +234,24 @@ impl Nfs3<'_> {
             .min(READ_MAX)
             .min(u32::try_from(limit).unwrap_or(READ_MAX));
         let attr = Fattr3::of(&node);
-        match self.fs.read(&node, offset, count) {
-            Ok((data, eof)) => {
+        // The data goes straight from the blob into the reply: count and eof are written
+        // as placeholders and filled in once the verified read is done.
+        let mark = out.len();
+        out.u32(NFS3_OK);
+        post_op_attr(out, Some(&attr));
+        let count_at = out.len();
+        out.u32(0).bool(false);
+        let mut eof = false;
+        let read = out.opaque_with(count as usize, |buf| {
+            eof = self.fs.read_into(&node, offset, count, buf)?;
+            Ok::<(), super::image_fs::FsError>(())
+        });
+        match read {
+            Ok(n) => {
                 NfsCounters::inc(&self.counters.reads);
-                NfsCounters::add(&self.counters.read_bytes, data.len() as u64);
-                out.u32(NFS3_OK);
-                post_op_attr(out, Some(&attr));
-                out.u32(data.len() as u32).bool(eof).opaque(&data);
+                NfsCounters::add(&self.counters.read_bytes, n as u64);
+                out.patch_u32(count_at, n as u32);
+                out.patch_u32(count_at + 4, u32::from(eof));
             }
             Err(e) => {
                 if e == super::image_fs::FsError::Io {
@@ -251,6 +262,7 @@ impl Nfs3<'_> {
                         "NFS READ refused: stored data failed verification or is unreadable"
                     );
                 }
+                out.truncate(mark);
                 out.u32(self.fail(e));
                 post_op_attr(out, Some(&attr));
             }

@@ -1,32 +1,33 @@
 //! [`NfsService`]: the socket loops. NFS v3 and MOUNT v3 share one port over TCP and UDP;
-//! the portmapper listens on its own port over TCP and UDP. Each TCP connection reads
-//! record-marked calls, answers up to [`MAX_IN_FLIGHT`] of them concurrently on blocking
-//! threads (blob reads touch the disk) and writes replies in completion order (RPC matches
-//! them by xid). An oversized record closes the connection; a malformed message is a counted
-//! drop. One cancellation token stops everything.
+//! the portmapper listens on its own port over TCP and UDP. Each accepted TCP connection is
+//! served on a thread of its own ([`Connection`]: calls answered in order, at most
+//! [`MAX_CONNECTIONS`](super::MAX_CONNECTIONS) at once); UDP calls are answered up to
+//! [`MAX_IN_FLIGHT`] at a time on blocking threads (blob reads touch the disk) and replies go
+//! out in completion order (RPC matches them by xid). An oversized record closes the connection; a malformed message is a
+//! counted drop. One cancellation token stops everything.
 
 use std::io;
 use std::net::SocketAddr;
+use std::sync::atomic::AtomicUsize;
 use std::sync::Arc;
 use std::time::Duration;
 
 use raftboot_raft::SharedState;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream, UdpSocket};
-use tokio::sync::{mpsc, Semaphore};
+use tokio::net::{TcpListener, UdpSocket};
+use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
 use crate::cas::BlobStore;
 
+use super::connection::{Connection, Role};
 use super::counters::NfsCounters;
 use super::dispatch::Dispatcher;
 use super::error::NfsError;
 use super::image_fs::ImageFs;
 use super::nfs3::READ_MAX;
 use super::portmap::PortmapTable;
-use super::rpc::{frame_record, RecordReader, MAX_RECORD};
 
-/// Calls answered concurrently per TCP connection (and per UDP socket).
+/// Calls answered concurrently per UDP socket.
 pub const MAX_IN_FLIGHT: usize = 32;
 /// Largest reply over TCP.
 const TCP_MAX_REPLY: usize = READ_MAX as usize + 4096;
@@ -148,13 +149,6 @@ async fn bind_pair(
     })
 }
 
-/// Which program set a socket serves.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Role {
-    Nfs,
-    Portmap,
-}
-
 impl BoundNfsService {
     /// Where NFS and MOUNT listen.
     pub fn nfs_addr(&self) -> SocketAddr {
@@ -191,17 +185,14 @@ async fn accept_loop(
     role: Role,
     cancel: &CancellationToken,
 ) -> Result<(), NfsError> {
+    let live = Arc::new(AtomicUsize::new(0));
     loop {
         match listener.accept().await {
             Ok((stream, peer)) => {
                 NfsCounters::inc(&d.counters().connections);
                 let _ = stream.set_nodelay(true);
-                let d = Arc::clone(d);
-                let cancel = cancel.child_token();
-                tokio::spawn(async move {
-                    tracing::debug!(%peer, ?role, "RPC connection accepted");
-                    serve_connection(stream, d, role, cancel).await;
-                });
+                tracing::debug!(%peer, ?role, "RPC connection accepted");
+                Connection::spawn(stream, Arc::clone(d), role, TCP_MAX_REPLY, cancel, &live);
             }
             Err(e) => {
                 // Out of file descriptors and the like: wait, never give up.
@@ -216,74 +207,6 @@ fn answer(d: &Dispatcher, role: Role, msg: &[u8], max_reply: usize) -> Option<Ve
     match role {
         Role::Nfs => d.answer(msg, max_reply),
         Role::Portmap => d.answer_portmap(msg),
-    }
-}
-
-async fn serve_connection(
-    stream: TcpStream,
-    d: Arc<Dispatcher>,
-    role: Role,
-    cancel: CancellationToken,
-) {
-    let (mut rd, mut wr) = stream.into_split();
-    let (tx, mut rx) = mpsc::channel::<Vec<u8>>(MAX_IN_FLIGHT);
-    let writer_cancel = cancel.clone();
-    let writer = tokio::spawn(async move {
-        while let Some(reply) = rx.recv().await {
-            if wr.write_all(&frame_record(&reply)).await.is_err() {
-                writer_cancel.cancel();
-                break;
-            }
-        }
-    });
-    let slots = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
-    let mut records = RecordReader::new(MAX_RECORD);
-    let mut buf = vec![0u8; 64 * 1024];
-    'conn: loop {
-        let n = tokio::select! {
-            () = cancel.cancelled() => break,
-            r = rd.read(&mut buf) => match r {
-                Ok(0) | Err(_) => break,
-                Ok(n) => n,
-            },
-        };
-        records.push(&buf[..n]);
-        loop {
-            let msg = match records.next_record() {
-                Ok(Some(m)) => m,
-                Ok(None) => break,
-                Err(e) => {
-                    NfsCounters::inc(&d.counters().bad_rpc);
-                    tracing::warn!(error = %e, "closing RPC connection: oversized record");
-                    break 'conn;
-                }
-            };
-            let Ok(permit) = Arc::clone(&slots).acquire_owned().await else {
-                break 'conn;
-            };
-            let (d, tx) = (Arc::clone(&d), tx.clone());
-            tokio::spawn(async move {
-                let reply =
-                    tokio::task::spawn_blocking(move || answer(&d, role, &msg, TCP_MAX_REPLY))
-                        .await;
-                if let Ok(Some(reply)) = reply {
-                    let _ = tx.send(reply).await;
-                }
-                drop(permit);
-            });
-        }
-    }
-    drop(tx);
-    // Let the replies of calls already received go out (all senders are gone once the
-    // in-flight calls finish, which ends the writer), unless the service is stopping.
-    let mut writer = writer;
-    tokio::select! {
-        () = cancel.cancelled() => writer.abort(),
-        r = tokio::time::timeout(Duration::from_secs(5), &mut writer) => {
-            if r.is_err() {
-                writer.abort();
-            }
-        }
     }
 }
 

@@ -166,6 +166,45 @@ impl XdrWriter {
         self.fixed(&data[..len as usize])
     }
 
+    /// Append variable-length opaque data that `fill` appends to the buffer in place (for
+    /// READ: file data read straight into the reply). `fill` must append at most `max`
+    /// bytes (longer output is truncated to `max`); on error nothing is left behind.
+    /// Returns the data length.
+    pub fn opaque_with<E>(
+        &mut self,
+        max: usize,
+        fill: impl FnOnce(&mut Vec<u8>) -> Result<(), E>,
+    ) -> Result<usize, E> {
+        let at = self.buf.len();
+        self.u32(0);
+        let start = self.buf.len();
+        if let Err(e) = fill(&mut self.buf) {
+            self.buf.truncate(at);
+            return Err(e);
+        }
+        let max = max.min(u32::MAX as usize);
+        self.buf.truncate(start + (self.buf.len() - start).min(max));
+        let n = self.buf.len() - start;
+        self.patch_u32(at, n as u32);
+        self.buf.extend_from_slice(&[0u8; 3][..pad(n)]);
+        Ok(n)
+    }
+
+    /// Overwrite the 32-bit integer written at byte position `at` (a no-op if `at` is not
+    /// inside what was written).
+    pub fn patch_u32(&mut self, at: usize, v: u32) {
+        if let Some(slot) = self.buf.get_mut(at..at.saturating_add(4)) {
+            if slot.len() == 4 {
+                slot.copy_from_slice(&v.to_be_bytes());
+            }
+        }
+    }
+
+    /// Drop everything written after the first `len` bytes.
+    pub fn truncate(&mut self, len: usize) {
+        self.buf.truncate(len);
+    }
+
     /// Append raw, already-encoded bytes.
     pub fn raw(&mut self, data: &[u8]) -> &mut XdrWriter {
         self.buf.extend_from_slice(data);

@@ -124,8 +124,9 @@ pub async fn run(cfg: NodeConfig, shutdown: CancellationToken) -> anyhow::Result
     let store = if me.role == Role::Witness {
         None
     } else {
-        let s = crate::cas::BlobStore::open(&cfg.data_dir.join("cas"))
+        let mut s = crate::cas::BlobStore::open(&cfg.data_dir.join("cas"))
             .context("opening the blob store")?;
+        s.set_chunk_cache(crate::cas::SERVE_CACHE_BYTES);
         Some(Arc::new(s))
     };
     let blobs: Option<Arc<dyn raftboot_raft::peer::BlobSource>> = store.clone().map(|s| {

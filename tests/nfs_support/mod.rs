@@ -219,7 +219,10 @@ impl Server {
             .enable_all()
             .build()
             .unwrap();
-        let store = Arc::new(BlobStore::open(store_dir).unwrap());
+        // As in bootd: the serving path keeps verified chunks in memory.
+        let mut store = BlobStore::open(store_dir).unwrap();
+        store.set_chunk_cache(raftboot::cas::SERVE_CACHE_BYTES);
+        let store = Arc::new(store);
         let svc = NfsService::new(SharedState::from_state(state.clone()), store);
         let any: SocketAddr = "127.0.0.1:0".parse().unwrap();
         let bound = rt.block_on(svc.bind(any, any)).unwrap();

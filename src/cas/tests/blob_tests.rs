@@ -279,3 +279,74 @@ fn concurrent_puts_of_the_same_blob_are_safe() {
     s.verify(&d).unwrap();
     assert!(tmp_is_empty(&s));
 }
+
+#[test]
+fn cached_reads_return_exact_bytes_and_hit_after_the_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = BlobStore::open(dir.path()).unwrap();
+    s.set_chunk_cache(64 * K64);
+    let n = (1 << 20) + 123;
+    let data = bytes(n, 3);
+    let d = s.put(&data).unwrap();
+    for round in 0..2 {
+        for off in [
+            0,
+            1,
+            K64 as u64 - 1,
+            K64 as u64,
+            5 * K64 as u64 + 7,
+            n as u64 - 1,
+        ] {
+            for len in [1, K64 - 1, K64, K64 + 1, 1 << 20] {
+                let mut out = b"head".to_vec();
+                let got = s.read_at_into(&d, off, len, &mut out).unwrap();
+                let start = off as usize;
+                let end = start.saturating_add(len).min(n);
+                assert_eq!(got, end - start);
+                assert_eq!(&out[..4], b"head", "round {round}");
+                assert_eq!(&out[4..], &data[start..end], "off={off} len={len}");
+            }
+        }
+    }
+    let c = s.chunk_cache();
+    assert!(c.hits.load(std::sync::atomic::Ordering::Relaxed) > 0);
+    assert!(c.bytes() <= 64 * K64);
+    // The plain read path never fills the cache.
+    let (_d2, plain) = store();
+    let d2 = plain.put(&data).unwrap();
+    plain.read_at(&d2, 0, n).unwrap();
+    assert_eq!(plain.chunk_cache().bytes(), 0);
+}
+
+#[test]
+fn a_cached_chunk_whose_file_is_rewritten_is_read_and_verified_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = BlobStore::open(dir.path()).unwrap();
+    s.set_chunk_cache(64 * K64);
+    let data = bytes(4 * K64, 5);
+    let d = s.put(&data).unwrap();
+    // An old mtime, so the damage below changes the file's stamp even within one
+    // timestamp tick of the put.
+    let f = OpenOptions::new()
+        .write(true)
+        .open(s.blob_path(&d))
+        .unwrap();
+    f.set_modified(std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_000_000))
+        .unwrap();
+    drop(f);
+    let mut out = Vec::new();
+    s.read_at_into(&d, 0, 4 * K64, &mut out).unwrap();
+    assert_eq!(out, data);
+    assert!(s.chunk_cache().bytes() >= 4 * K64);
+    flip_byte(&s, &d, 2 * CHUNK_SIZE + 9);
+    let mut out = b"keep".to_vec();
+    match s.read_at_into(&d, 2 * CHUNK_SIZE, 10, &mut out) {
+        Err(CasError::Corrupt { offset, .. }) => assert_eq!(offset, 2 * CHUNK_SIZE),
+        other => panic!("expected Corrupt, got {other:?}"),
+    }
+    assert_eq!(out, b"keep", "nothing appended on error");
+    // Chunks that are still good read (and verify) from disk again.
+    let mut out = Vec::new();
+    s.read_at_into(&d, 0, K64, &mut out).unwrap();
+    assert_eq!(out, &data[..K64]);
+}
