@@ -87,6 +87,9 @@ impl Connection {
             // A peer that stops reading for this long is gone; a write never blocks the
             // thread forever.
             s.set_write_timeout(Some(WRITE_TIMEOUT))?;
+            // Replies go out whole (one writev per batch): never hold a reply's tail back
+            // waiting for the peer's ACK of the previous one.
+            s.set_nodelay(true)?;
             Ok(s)
         }) {
             Ok(s) => s,
