@@ -244,7 +244,8 @@ fn a_simulated_pxe_boot_walks_every_stage_and_boots_shows_it() {
         "{v:#}"
     );
 
-    // Node 3 saw the file stages (keyed by the loopback address the client used).
+    // Node 3 saw the file stages and the NFS mount (keyed by the loopback address the client
+    // used).
     let out = c
         .bootctl(&["boots", "--host", "127.0.0.1", "--json"])
         .unwrap();
@@ -262,7 +263,7 @@ fn a_simulated_pxe_boot_walks_every_stage_and_boots_shows_it() {
         .filter(|e| e["node"] == "node3")
         .map(|e| e["stage"].as_str().unwrap())
         .collect();
-    for s in ["loader", "kernel", "initrd"] {
+    for s in ["loader", "kernel", "initrd", "nfs-mount"] {
         assert!(seen.contains(&s), "{s} missing: {v:#}");
     }
 }

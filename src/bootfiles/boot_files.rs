@@ -150,3 +150,20 @@ impl BootFiles {
         rt.spawn_blocking(move || me.read_blob(&digest, offset, len))
     }
 }
+
+/// NFS mounts are a boot stage too: the machine is the host whose address mounted (else the
+/// address itself).
+impl crate::nfs::MountObserver for BootFiles {
+    fn mounted(&self, client: IpAddr, export: &str) {
+        let key = match client {
+            IpAddr::V4(ip) => {
+                let data = self.shared.read();
+                bootcfg::host_by_ip(&data.state, ip).map(|h| h.mac)
+            }
+            IpAddr::V6(_) => None,
+        };
+        let key = key.map_or(BootKey::Ip(client), BootKey::Mac);
+        self.tracker
+            .record(key, client, crate::bootcfg::Stage::NfsMount, export);
+    }
+}

@@ -50,6 +50,7 @@ pub(super) struct Connection {
     dispatcher: Arc<Dispatcher>,
     role: Role,
     max_reply: usize,
+    peer: Option<std::net::IpAddr>,
 }
 
 /// Decrements the live-connection count when the thread ends.
@@ -113,7 +114,9 @@ impl Connection {
             ended.cancelled().await;
             let _ = watcher.shutdown(Shutdown::Both);
         });
+        let peer = stream.peer_addr().ok().map(|a| a.ip());
         let conn = Connection {
+            peer,
             stream,
             dispatcher,
             role,
@@ -135,7 +138,7 @@ impl Connection {
 
     fn answer(&self, msg: &[u8]) -> Option<Vec<u8>> {
         match self.role {
-            Role::Nfs => self.dispatcher.answer(msg, self.max_reply),
+            Role::Nfs => self.dispatcher.answer_from(msg, self.max_reply, self.peer),
             Role::Portmap => self.dispatcher.answer_portmap(msg),
         }
     }

@@ -2,11 +2,13 @@
 //! NFS v3 and MOUNT v3 on the NFS port, the portmapper on its own port. Synchronous and
 //! transport-free; the socket loops in `server` frame, send and run it on blocking threads.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use super::counters::NfsCounters;
 use super::image_fs::ImageFs;
 use super::mount::{self, MOUNT_PROG, MOUNT_VERS};
+use super::mount_observer::MountObserver;
 use super::nfs3::Nfs3;
 use super::portmap::{PortmapOutcome, PortmapTable, NFS_PROG};
 use super::rpc::{accepted_reply, decode_call, rpc_mismatch_reply, AcceptStat, RPC_VERSION};
@@ -20,6 +22,7 @@ pub struct Dispatcher {
     fs: ImageFs,
     counters: Arc<NfsCounters>,
     portmap: PortmapTable,
+    observer: Option<Arc<dyn MountObserver>>,
 }
 
 impl Dispatcher {
@@ -29,7 +32,14 @@ impl Dispatcher {
             fs,
             counters,
             portmap,
+            observer: None,
         }
+    }
+
+    /// Tell `observer` of every successful MNT.
+    pub fn with_observer(mut self, observer: Option<Arc<dyn MountObserver>>) -> Dispatcher {
+        self.observer = observer;
+        self
     }
 
     /// The served tree.
@@ -45,6 +55,16 @@ impl Dispatcher {
     /// Answer one NFS/MOUNT call message; `None` means drop it (malformed input, counted).
     /// The reply never exceeds `max_reply` bytes (READ and READDIR shrink to fit).
     pub fn answer(&self, msg: &[u8], max_reply: usize) -> Option<Vec<u8>> {
+        self.answer_from(msg, max_reply, None)
+    }
+
+    /// [`answer`](Self::answer) for a call from `client` (told to the mount observer).
+    pub fn answer_from(
+        &self,
+        msg: &[u8],
+        max_reply: usize,
+        client: Option<IpAddr>,
+    ) -> Option<Vec<u8>> {
         let call = match decode_call(msg) {
             Ok(c) => c,
             Err(e) => {
@@ -69,7 +89,19 @@ impl Dispatcher {
             }
             .call(call.proc_, &mut args, &mut out),
             (MOUNT_PROG, MOUNT_VERS) => {
-                mount::call(&self.fs, &self.counters, call.proc_, &mut args, &mut out)
+                let mut mounted = |path: &str| {
+                    if let (Some(o), Some(c)) = (&self.observer, client) {
+                        o.mounted(c, path);
+                    }
+                };
+                mount::call(
+                    &self.fs,
+                    &self.counters,
+                    call.proc_,
+                    &mut args,
+                    &mut out,
+                    &mut mounted,
+                )
             }
             (NFS_PROG, _) => {
                 return Some(accepted_reply(call.xid, mismatch(NFS_VERS)).into_bytes())

@@ -42,6 +42,7 @@ pub fn call(
     proc_: u32,
     args: &mut XdrReader<'_>,
     out: &mut XdrWriter,
+    mounted: &mut dyn FnMut(&str),
 ) -> Result<bool, XdrError> {
     match proc_ {
         procs::NULL | procs::UMNTALL => {}
@@ -59,6 +60,7 @@ pub fn call(
             match res {
                 Ok(node) => {
                     NfsCounters::inc(&counters.mounts);
+                    mounted(&String::from_utf8_lossy(path));
                     tracing::info!(
                         path = %String::from_utf8_lossy(path),
                         seq = node.seq(),

@@ -17,6 +17,7 @@ use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
+use super::mount_observer::MountObserver;
 use crate::cas::BlobStore;
 
 use super::connection::{Connection, Role};
@@ -40,6 +41,7 @@ pub struct NfsService {
     state: SharedState,
     store: Arc<BlobStore>,
     counters: Arc<NfsCounters>,
+    observer: Option<Arc<dyn MountObserver>>,
 }
 
 /// An [`NfsService`] whose sockets are bound (ports known), ready to [`run`](Self::run).
@@ -60,7 +62,14 @@ impl NfsService {
             state,
             store,
             counters: Arc::new(NfsCounters::default()),
+            observer: None,
         }
+    }
+
+    /// Tell `observer` of every successful mount (the node's boot tracker).
+    pub fn with_mount_observer(mut self, observer: Arc<dyn MountObserver>) -> NfsService {
+        self.observer = Some(observer);
+        self
     }
 
     /// The service's counters (shared; keep a clone for the metrics exporter).
@@ -80,7 +89,9 @@ impl NfsService {
         let table = PortmapTable::new(nfs_addr.port(), portmap_addr.port());
         let fs = ImageFs::new(self.state, self.store);
         Ok(BoundNfsService {
-            dispatcher: Arc::new(Dispatcher::new(fs, self.counters, table)),
+            dispatcher: Arc::new(
+                Dispatcher::new(fs, self.counters, table).with_observer(self.observer),
+            ),
             nfs_tcp,
             nfs_udp,
             pm_tcp,
@@ -203,9 +214,15 @@ async fn accept_loop(
     }
 }
 
-fn answer(d: &Dispatcher, role: Role, msg: &[u8], max_reply: usize) -> Option<Vec<u8>> {
+fn answer(
+    d: &Dispatcher,
+    role: Role,
+    msg: &[u8],
+    max_reply: usize,
+    peer: SocketAddr,
+) -> Option<Vec<u8>> {
     match role {
-        Role::Nfs => d.answer(msg, max_reply),
+        Role::Nfs => d.answer_from(msg, max_reply, Some(peer.ip())),
         Role::Portmap => d.answer_portmap(msg),
     }
 }
@@ -235,7 +252,8 @@ async fn udp_loop(socket: Arc<UdpSocket>, d: &Arc<Dispatcher>, role: Role) -> Re
         let (d, socket) = (Arc::clone(d), Arc::clone(&socket));
         tokio::spawn(async move {
             let reply =
-                tokio::task::spawn_blocking(move || answer(&d, role, &msg, UDP_MAX_REPLY)).await;
+                tokio::task::spawn_blocking(move || answer(&d, role, &msg, UDP_MAX_REPLY, peer))
+                    .await;
             if let Ok(Some(reply)) = reply {
                 let _ = socket.send_to(&reply, peer).await;
             }

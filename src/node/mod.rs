@@ -250,7 +250,10 @@ pub async fn run(cfg: NodeConfig, shutdown: CancellationToken) -> anyhow::Result
     let mut service_tasks = Vec::new();
     if let (Some(store), true) = (&store, me.services.nfs_port != 0) {
         let svc = &me.services;
-        let nfs = crate::nfs::NfsService::new(shared.clone(), store.clone());
+        let mut nfs = crate::nfs::NfsService::new(shared.clone(), store.clone());
+        if let Some(b) = &boot_services {
+            nfs = nfs.with_mount_observer(b.files.clone());
+        }
         nfs_counters.push(nfs.counters());
         let bound = nfs
             .bind(
@@ -262,7 +265,10 @@ pub async fn run(cfg: NodeConfig, shutdown: CancellationToken) -> anyhow::Result
         tracing::info!(nfs = %bound.nfs_addr(), portmap = %bound.portmap_addr(), "NFS serving");
         service_tasks.push(tokio::spawn(bound.run(services_stop.clone())));
         if let Some(rt) = &vip_runtime {
-            let nfs = crate::nfs::NfsService::new(shared.clone(), store.clone());
+            let mut nfs = crate::nfs::NfsService::new(shared.clone(), store.clone());
+            if let Some(b) = &boot_services {
+                nfs = nfs.with_mount_observer(b.files.clone());
+            }
             nfs_counters.push(nfs.counters());
             let any = std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED);
             let (nfs_port, pm_port, stop) = (svc.nfs_port, svc.portmap_port, services_stop.clone());
