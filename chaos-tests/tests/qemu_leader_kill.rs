@@ -77,7 +77,15 @@ fn console_problems(console: &str) -> Vec<String> {
     if banners != 1 {
         p.push(format!("{banners} SeaBIOS banners (a reset?), want 1"));
     }
-    for bad in ["Boot failed", "Could not find kernel image", "Kernel panic"] {
+    // "Connection refused": klibc's nfsmount reached something at the VIP with no NFS
+    // service (a dead holder's namespace still answering ARP for it).
+    let bad = [
+        "Boot failed",
+        "Could not find kernel image",
+        "Kernel panic",
+        "Connection refused",
+    ];
+    for bad in bad {
         if console.contains(bad) {
             p.push(format!("console shows {bad:?}"));
         }
