@@ -318,6 +318,9 @@ fn nfs_kill(
     (killed_node, r)
 }
 
+/// One run: the node it killed (to restore) and its timing line or failure.
+type Run = dyn Fn(&mut BootRig) -> (Option<u64>, Result<String, String>);
+
 #[test]
 fn qemu_pxelinux_boot_and_nfs_root_survive_a_leader_kill_without_a_reset() {
     if !Lan::available() {
@@ -329,7 +332,7 @@ fn qemu_pxelinux_boot_and_nfs_root_survive_a_leader_kill_without_a_reset() {
     eprintln!("set-up {:.1?}", t0.elapsed());
     let mut lines = Vec::new();
     let mut failures = Vec::new();
-    let runs: [&dyn Fn(&mut BootRig) -> (Option<u64>, Result<String, String>); 3] = [
+    let runs: [&Run; 3] = [
         &|rig| tftp_kill(rig, "kernel", "k", "52:54:00:6b:00:01", 161),
         &|rig| tftp_kill(rig, "initrd", "i", "52:54:00:6b:00:02", 162),
         &|rig| nfs_kill(rig, "n", "52:54:00:6b:00:03", 163),

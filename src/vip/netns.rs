@@ -159,6 +159,7 @@ impl VipNamespace {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
 
     /// The sysctls as the namespace sees them, read by a thread that entered it.
