@@ -8,7 +8,11 @@
 //! The marker program (`/sbin/raftboot-marker`, run as `init=`) prints
 //! `RAFTBOOT-MARKER <token>` with a random token that exists only in the image, then the
 //! root mount as the guest sees it, and powers the guest off (QEMU exits with
-//! `-no-reboot`). The initrd: `BOOT=nfs`, `MODULES=list` with the NIC and NFS modules,
+//! `-no-reboot`). The reader program (`/sbin/raftboot-reader`, for a host whose kernel
+//! arguments name it as `init=`) first reads [`READ_FILES`] from the NFS root
+//! [`READ_ROUNDS`] times, one round a second, dropping the page cache before each so every
+//! round goes over the wire, prints `RAFTBOOT-READ <round> <md5 of them concatenated>`, and
+//! then runs the marker. The initrd: `BOOT=nfs`, `MODULES=list` with the NIC and NFS modules,
 //! and an `init-premount` script that sets the NICs up and waits 1 s (klibc's `ipconfig`
 //! otherwise sends its first DISCOVER before the link is up and waits 10 s more).
 
@@ -40,6 +44,33 @@ while read dev mnt fstype opts rest; do
   [ \"$mnt\" = / ] && echo \"RAFTBOOT-ROOT $dev $fstype $opts\"
 done < /proc/mounts
 poweroff -f
+";
+
+/// The reader program's path in the image.
+pub const READER_PATH: &str = "/sbin/raftboot-reader";
+
+/// Kernel arguments for a host that runs the reader (then the marker) as init.
+pub const READER_KERNEL_ARGS: &str = "console=ttyS0 init=/sbin/raftboot-reader panic=-1";
+
+/// Rounds the reader makes.
+pub const READ_ROUNDS: u32 = 10;
+
+/// Files (relative to the image root) the reader reads each round, in this order.
+pub const READ_FILES: &[&str] = &["vmlinuz", "initrd.img", "bin/busybox"];
+
+/// The reader program (`ROUNDS` and `FILES` are filled in from the constants above).
+const READER: &str = "#!/bin/sh
+# raftboot test reader: read files from the NFS root round after round, then the marker.
+mount -t proc proc /proc 2>/dev/null
+i=1
+while [ $i -le ROUNDS ]; do
+  echo 3 > /proc/sys/vm/drop_caches
+  set -- $(cat FILES | busybox md5sum)
+  echo \"RAFTBOOT-READ $i $1\"
+  i=$((i + 1))
+  sleep 1
+done
+exec /sbin/raftboot-marker
 ";
 
 const NETUP: &str = "#!/bin/sh
@@ -174,6 +205,11 @@ impl GuestFiles {
             .collect();
         std::fs::write(root.join("etc/raftboot-marker"), format!("{token}\n"))?;
         write_exec(&root.join(MARKER_PATH.trim_start_matches('/')), MARKER)?;
+        let files: Vec<String> = READ_FILES.iter().map(|f| format!("/{f}")).collect();
+        let reader = READER
+            .replace("ROUNDS", &READ_ROUNDS.to_string())
+            .replace("FILES", &files.join(" "));
+        write_exec(&root.join(READER_PATH.trim_start_matches('/')), &reader)?;
         std::fs::copy(&kernel, root.join("vmlinuz"))
             .with_context(|| format!("copying {}", kernel.display()))?;
 
@@ -214,6 +250,23 @@ impl GuestFiles {
             token,
             kernel_release: rel,
         })
+    }
+
+    /// The MD5 (hex) of [`READ_FILES`] concatenated, as the reader must print it each round.
+    pub fn read_md5(&self) -> anyhow::Result<String> {
+        let out = Command::new("sh")
+            .args(["-c", "cat \"$@\" | md5sum", "sh"])
+            .args(READ_FILES.iter().map(|f| self.root.join(f)))
+            .output()
+            .context("md5sum (coreutils)")?;
+        let text = String::from_utf8_lossy(&out.stdout);
+        let sum = text.split_whitespace().next().unwrap_or("");
+        anyhow::ensure!(
+            out.status.success() && sum.len() == 32,
+            "md5sum: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Ok(sum.to_string())
     }
 
     /// The marker line the guest prints when it ran from this image.

@@ -115,6 +115,12 @@ impl QemuBoot {
         Ok(guest)
     }
 
+    /// The guest's tap (its port on the LAN bridge, in [`Lan::bridge_ns`]): shape it with
+    /// `tc` to slow what the guest receives.
+    pub fn tap(&self) -> &str {
+        &self.tap
+    }
+
     /// QEMU's PID (while it runs).
     pub fn pid(&self) -> Option<u32> {
         self.child.as_ref().map(Child::id)

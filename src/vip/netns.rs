@@ -4,6 +4,15 @@
 //! macvlan carrying the VIP with it, so a killed node can never keep answering ARP for it.
 //! Services that must answer on the VIP run on a tokio runtime whose worker threads enter
 //! this namespace as they start.
+//!
+//! One thing outlives the process: a TCP socket the kernel keeps after its last descriptor
+//! closed (an orphan: FIN or unsent data not yet acknowledged, or FIN_WAIT2) holds a
+//! reference to its namespace. When bootd is killed while a client that has since vanished
+//! (a guest that powered off with its NFS root mounted) still has a connection to the VIP,
+//! the orphan retransmits its FIN to nobody for ~2 minutes (`tcp_orphan_retries` 0 = 8
+//! retries), and the namespace, its macvlan and the VIP live on with it: it answers ARP for
+//! the VIP and refuses every connection, so clients that pick its ARP reply cannot reach
+//! the new holder. [`ORPHAN_SYSCTLS`] bound orphans in this namespace to a few seconds.
 
 use std::fs::File;
 use std::path::PathBuf;
@@ -18,6 +27,22 @@ pub enum NetnsError {
     Create(String),
     #[error("entering the VIP network namespace: {0}")]
     Enter(String),
+}
+
+/// Per-namespace sysctls set when the namespace is created: orphaned TCP connections give
+/// up after 3 retransmissions (a few seconds on a LAN) and FIN_WAIT2 orphans after 5 s,
+/// instead of the defaults (8 retransmissions, ~2 minutes; 60 s).
+pub const ORPHAN_SYSCTLS: &[(&str, &str)] = &[
+    ("/proc/sys/net/ipv4/tcp_orphan_retries", "3"),
+    ("/proc/sys/net/ipv4/tcp_fin_timeout", "5"),
+];
+
+/// Write [`ORPHAN_SYSCTLS`] for the calling thread's network namespace.
+fn limit_orphans() -> Result<(), String> {
+    for (path, value) in ORPHAN_SYSCTLS {
+        std::fs::write(path, value).map_err(|e| format!("{path}: {e}"))?;
+    }
+    Ok(())
 }
 
 /// Run a command (`args[0]` with the rest as arguments) and wait for it; a failure is one
@@ -70,6 +95,7 @@ impl VipNamespace {
                             )),
                         )
                     });
+                let res = res.and_then(|r| limit_orphans().map(|()| r));
                 let ok = res.is_ok();
                 let _ = ready_tx.send(res);
                 if ok {
@@ -128,5 +154,45 @@ impl VipNamespace {
                 }
             })
             .build()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    /// The sysctls as the namespace sees them, read by a thread that entered it.
+    fn read_in(ns: &VipNamespace) -> Vec<String> {
+        let file = ns.file().unwrap();
+        std::thread::spawn(move || {
+            setns(&file, CloneFlags::CLONE_NEWNET).unwrap();
+            ORPHAN_SYSCTLS
+                .iter()
+                .map(|(p, _)| std::fs::read_to_string(p).unwrap().trim().to_string())
+                .collect()
+        })
+        .join()
+        .unwrap()
+    }
+
+    #[test]
+    fn the_namespace_bounds_orphaned_tcp_connections_but_the_host_is_untouched() {
+        if !nix::unistd::geteuid().is_root() {
+            eprintln!("SKIP: creating a network namespace needs root (CI runs as root)");
+            return;
+        }
+        let host: Vec<String> = ORPHAN_SYSCTLS
+            .iter()
+            .map(|(p, _)| std::fs::read_to_string(p).unwrap().trim().to_string())
+            .collect();
+        let ns = VipNamespace::create().unwrap();
+        let want: Vec<String> = ORPHAN_SYSCTLS.iter().map(|(_, v)| v.to_string()).collect();
+        assert_eq!(read_in(&ns), want);
+        let host_after: Vec<String> = ORPHAN_SYSCTLS
+            .iter()
+            .map(|(p, _)| std::fs::read_to_string(p).unwrap().trim().to_string())
+            .collect();
+        assert_eq!(host, host_after, "the host namespace's sysctls changed");
     }
 }
