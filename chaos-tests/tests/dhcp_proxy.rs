@@ -15,6 +15,7 @@ use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
 use std::time::{Duration, Instant};
 
 use chaos_tests::netns_cluster::{NetCluster, NetSpec};
+use chaos_tests::qemu::strip_escapes;
 use raftboot::dhcp::client::ClientMessage;
 use raftboot::dhcp::request::Kind;
 use raftboot::dhcp::{Reply, ReplyKind};
@@ -248,27 +249,6 @@ fn pxe_client_combines_kea_address_with_raftboot_proxy_boot_options() {
         .unwrap_or("missing");
     assert_eq!(commits, "0", "{m}");
     assert!(c.state(leader).unwrap().leases.is_empty());
-}
-
-/// The console text without ANSI escape sequences.
-fn strip_escapes(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    let mut chars = s.chars().peekable();
-    while let Some(c) = chars.next() {
-        if c != '\u{1b}' {
-            out.push(c);
-            continue;
-        }
-        if chars.peek() == Some(&'[') {
-            chars.next();
-            for c in chars.by_ref() {
-                if c.is_ascii_alphabetic() {
-                    break;
-                }
-            }
-        }
-    }
-    out
 }
 
 /// The real check: QEMU's stock iPXE ROM (BIOS, TCG) on a tap in the lab gets its address

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::client::{AdminClient, CtlError};
 use crate::api::types::{NodeBoots, NodeStatus};
+use crate::failover::render::utc;
 
 /// One stage as one node saw it, placed on a machine's timeline.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -112,30 +113,6 @@ pub fn merge(nodes: &[NodeBoots], host: Option<&str>) -> Vec<Timeline> {
     out
 }
 
-/// `YYYY-MM-DD HH:MM:SS.mmm` (UTC) of `ms` since the epoch.
-pub fn utc(ms: u64) -> String {
-    let secs = ms / 1000;
-    let days = i64::try_from(secs / 86_400).unwrap_or(0);
-    let rem = secs % 86_400;
-    // Civil date from days since 1970-01-01 (proleptic Gregorian).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}.{:03}",
-        rem / 3600,
-        rem / 60 % 60,
-        rem % 60,
-        ms % 1000
-    )
-}
-
 /// One timeline line (shared by the table and `--follow`).
 pub fn event_line(base_ms: u64, e: &BootEvent) -> String {
     let rel = e.first_ms.saturating_sub(base_ms);
@@ -163,7 +140,7 @@ pub fn heading(t: &Timeline) -> String {
     let name = t.host.as_deref().unwrap_or("(unknown host)");
     let start = t.events.first().map_or(0, |e| e.first_ms);
     format!(
-        "{name} {} at {} (first seen {} UTC)",
+        "{name} {} at {} (first seen {})",
         t.key,
         t.last_addr.as_deref().unwrap_or("?"),
         utc(start)
@@ -347,13 +324,5 @@ mod tests {
         let l2 = new_lines(&second, &mut printed);
         assert_eq!(l2.len(), 1, "{l2:?}");
         assert!(l2[0].contains("loader"));
-    }
-
-    #[test]
-    fn utc_formats_known_instants() {
-        assert_eq!(utc(0), "1970-01-01 00:00:00.000");
-        // 2026-11-24 19:53:21.123 UTC
-        assert_eq!(utc(1_795_550_001_123), "2026-11-24 19:53:21.123");
-        assert_eq!(utc(951_782_400_000), "2000-02-29 00:00:00.000");
     }
 }
