@@ -50,7 +50,7 @@ fn wait_until(what: &str, limit: Duration, mut f: impl FnMut() -> bool) {
 
 #[test]
 fn tftp_hpa_client_completes_after_takeover() {
-    takeover_with(512, |port, out| {
+    takeover_with(512, false, |port, out| {
         let mut c = Command::new("tftp");
         c.args(["-m", "binary", "127.0.0.1", &port.to_string(), "-c", "get"])
             .arg("images/deb/vmlinuz")
@@ -63,7 +63,7 @@ fn tftp_hpa_client_completes_after_takeover() {
 /// block size: a windowed transfer resumes too.
 #[test]
 fn atftp_windowed_client_completes_after_takeover() {
-    takeover_with(1408, |port, out| {
+    takeover_with(1408, true, |port, out| {
         let mut c = Command::new("atftp");
         c.args(["--option", "windowsize 4", "--option", "blksize 1408"])
             .args(["-g", "-r", "images/deb/vmlinuz", "-l"])
@@ -75,7 +75,11 @@ fn atftp_windowed_client_completes_after_takeover() {
 
 /// Start a transfer with the client `client(port, out)` builds, stop server A after the
 /// client acknowledged block 100, resume on server B, check the file.
-fn takeover_with(blksize: u64, client: impl Fn(u16, &std::path::Path) -> Command) {
+///
+/// `windowed`: the client acknowledges a window A sent before it was frozen; that ACK must
+/// reach A's socket before A closes it, else it hits a closed port on loopback and the
+/// kernel's "port unreachable" makes atftp abort (on a LAN the dead node sends none).
+fn takeover_with(blksize: u64, windowed: bool, client: impl Fn(u16, &std::path::Path) -> Command) {
     let s = Server::start();
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -115,6 +119,13 @@ fn takeover_with(blksize: u64, client: impl Fn(u16, &std::path::Path) -> Command
     assert_eq!(record.acked, 100, "{record:?}");
     assert_eq!(u64::from(record.blksize), blksize, "{record:?}");
     assert!(record.size > 100 * blksize, "{record:?}");
+    if windowed {
+        wait_until(
+            "the client's ACK of the last window to reach A",
+            Duration::from_secs(10),
+            || udp_rx_queue(record.server_port) > 0,
+        );
+    }
     // "Kill" A: stop it while the transfer is held, then let the thread see the stop.
     a_stop.cancel();
     rel_tx.send(()).unwrap();
@@ -157,4 +168,22 @@ fn takeover_with(blksize: u64, client: impl Fn(u16, &std::path::Path) -> Command
     assert_eq!((st.resumed, st.completed), (1, 1), "{st:?}");
     assert_eq!(st.bytes, s.kernel.len() as u64 - 100 * blksize, "{st:?}");
     b_stop.cancel();
+}
+
+/// Bytes queued for reading on the loopback UDP socket bound to `port` (`/proc/net/udp`).
+fn udp_rx_queue(port: u16) -> u64 {
+    let table = std::fs::read_to_string("/proc/net/udp").unwrap_or_default();
+    table
+        .lines()
+        .skip(1)
+        .filter_map(|l| {
+            let cols: Vec<&str> = l.split_whitespace().collect();
+            let local_port = cols.get(1)?.rsplit(':').next()?;
+            if u16::from_str_radix(local_port, 16).ok()? != port {
+                return None;
+            }
+            let rx = cols.get(4)?.rsplit(':').next()?;
+            u64::from_str_radix(rx, 16).ok()
+        })
+        .sum()
 }
