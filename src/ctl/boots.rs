@@ -105,12 +105,35 @@ pub fn merge(nodes: &[NodeBoots], host: Option<&str>) -> Vec<Timeline> {
             }
         })
         .map(|mut t| {
-            t.events.sort();
+            // Same millisecond (an OFFER and its ACK often are): boot order decides.
+            t.events.sort_by(|a, b| {
+                (a.first_ms, stage_rank(&a.stage), &a.node, a.last_ms).cmp(&(
+                    b.first_ms,
+                    stage_rank(&b.stage),
+                    &b.node,
+                    b.last_ms,
+                ))
+            });
             t
         })
         .collect();
     out.sort_by_key(|t| t.events.last().map_or(0, |e| e.last_ms));
     out
+}
+
+/// Where a stage comes in a network boot (unknown names last).
+pub fn stage_rank(stage: &str) -> u8 {
+    match stage {
+        "dhcp-offer" => 0,
+        "dhcp-ack" => 1,
+        "loader" => 2,
+        "config" => 3,
+        "kernel" => 4,
+        "initrd" => 5,
+        "other" => 6,
+        "nfs-mount" => 7,
+        _ => 8,
+    }
 }
 
 /// One timeline line (shared by the table and `--follow`).
@@ -268,6 +291,22 @@ mod tests {
             table.contains("+   0.050s  node2      kernel     /kernel (x3, last +0.070s)"),
             "{table}"
         );
+    }
+
+    #[test]
+    fn same_millisecond_stages_keep_boot_order() {
+        let mac = "52:54:00:00:00:01";
+        let n = node(
+            "node1",
+            vec![boot(
+                mac,
+                None,
+                vec![stage("dhcp-ack", 7, 1), stage("dhcp-offer", 7, 1)],
+            )],
+        );
+        let m = merge(&[n], None);
+        let order: Vec<&str> = m[0].events.iter().map(|e| e.stage.as_str()).collect();
+        assert_eq!(order, ["dhcp-offer", "dhcp-ack"]);
     }
 
     #[test]
