@@ -51,7 +51,7 @@ suite "fmt" cargo fmt --all --check
 suite "clippy" cargo clippy --locked --workspace --all-targets -- -D warnings
 suite "build binaries" cargo build --locked --workspace --bins
 suite "unit+property+storage" cargo test --locked --workspace --exclude chaos-tests
-suite "multi-process (lo+netns)" cargo test --locked -p chaos-tests
+suite "multi-process (lo+netns)" cargo test --locked -p chaos-tests --no-fail-fast
 
 echo
 echo "suite timings:"

@@ -53,7 +53,10 @@ fn bootd_local_runs_three_members_with_one_leader() {
                 .map_err(|e| e.to_string())?;
             let js: serde_json::Value =
                 serde_json::from_slice(&out.stdout).map_err(|e| e.to_string())?;
-            match js.as_array().and_then(|a| a.first()) {
+            let demo = js
+                .as_array()
+                .and_then(|a| a.iter().find(|v| v["image"]["name"] == "demo"));
+            match demo {
                 Some(v)
                     if v["ready"] == 3
                         && v["image"]["name"] == "demo"
