@@ -193,7 +193,10 @@ fn build(
 }
 
 /// `GET /v1/overview`: everything the status page shows, in one document.
-pub async fn overview(_: Authed, State(st): State<Arc<AppState>>) -> Result<Json<Overview>, ApiError> {
+pub async fn overview(
+    _: Authed,
+    State(st): State<Arc<AppState>>,
+) -> Result<Json<Overview>, ApiError> {
     let me = super::handlers::node_status(&st);
     let my_boots = st
         .boots
@@ -233,7 +236,12 @@ mod tests {
             id,
             name: format!("node{id}"),
             cluster: "t".into(),
-            server_state: if leader == Some(id) { "Leader" } else { "Follower" }.into(),
+            server_state: if leader == Some(id) {
+                "Leader"
+            } else {
+                "Follower"
+            }
+            .into(),
             term,
             leader,
             last_log_index: Some(applied),
@@ -293,7 +301,13 @@ mod tests {
                 boots: None,
             }),
         ];
-        let o = build(me, Some(boots(1, "52:54:00:00:00:01", 1000)), vec![], answers, 7);
+        let o = build(
+            me,
+            Some(boots(1, "52:54:00:00:00:01", 1000)),
+            vec![],
+            answers,
+            7,
+        );
         assert_eq!(o.served_by, 1);
         assert_eq!(o.generated_ms, 7);
         assert_eq!(o.status.leader, Some(2));
@@ -337,7 +351,10 @@ mod tests {
         ];
         let o = build(me, Some(many), vec![], answers, 0);
         assert_eq!(o.boots.len(), BOOTS_SHOWN);
-        assert_eq!(o.boots.last().unwrap().key, format!("10.0.0.{}", BOOTS_SHOWN + 4));
+        assert_eq!(
+            o.boots.last().unwrap().key,
+            format!("10.0.0.{}", BOOTS_SHOWN + 4)
+        );
         assert_eq!(
             o.boots_unreachable,
             vec![("node2".to_string(), "timed out".to_string())]

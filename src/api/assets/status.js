@@ -44,8 +44,16 @@
     return tr;
   }
 
-  function fill(tbody, rows) {
-    tbody.replaceChildren(...rows);
+  function fill(tbody, rows, empty) {
+    if (rows.length === 0) {
+      const td = el("td", empty, "small");
+      td.colSpan = tbody.parentElement.tHead.rows[0].cells.length;
+      const tr = document.createElement("tr");
+      tr.appendChild(td);
+      tbody.replaceChildren(tr);
+    } else {
+      tbody.replaceChildren(...rows);
+    }
   }
 
   function pad(n, w) { return String(n).padStart(w || 2, "0"); }
@@ -114,7 +122,7 @@
       tr.dataset.node = String(n.id);
       if (st.leader === n.id) tr.className = "leader-row";
       return tr;
-    }));
+    }), "no members");
   }
 
   function renderMoves(o) {
@@ -123,7 +131,7 @@
       const detail = e.reason || e.error || "";
       const cls = e.kind === "claimed" ? "ok" : (e.kind === "claim_failed" ? "bad" : "");
       return row([utc(e.at_ms), nodeName(st, id) + " (" + id + ")", { text: e.kind, cls: cls }, { text: e.term, cls: "num" }, detail]);
-    }));
+    }), "no VIP moves yet");
   }
 
   function renderImages(o) {
@@ -131,14 +139,14 @@
     fill($("images").tBodies[0], o.images.map((v) => {
       const per = el("span");
       v.readiness.forEach(([id, r], i) => {
-        if (i > 0) per.appendChild(document.createTextNode("  "));
+        if (i > 0) per.appendChild(document.createTextNode(" · "));
         const txt = nodeName(st, id) + ": " + (r.ready ? "ready" : "not ready" + (r.reason ? " (" + r.reason + ")" : ""));
         per.appendChild(el("span", txt, r.ready ? "ok" : "warn"));
       });
       const ready = { text: v.ready + "/" + v.replicas, cls: v.ready === v.replicas ? "ok" : "warn" };
       return row([v.image.name, { text: v.image.seq, cls: "num" }, { text: bytes(v.image.size), cls: "num" },
         v.active_in.join(", "), ready, per]);
-    }));
+    }), "no images");
   }
 
   function renderBoots(o) {
@@ -177,7 +185,10 @@
     c.textContent = text;
   }
 
-  async function poll(token) {
+  let token = null;
+  let polling = false;
+
+  async function poll() {
     try {
       const r = await fetch("/v1/overview", { headers: { Authorization: "Bearer " + token }, cache: "no-store" });
       if (r.status === 401) {
@@ -194,18 +205,24 @@
     } catch (e) {
       setConn("error", "cannot reach this node: " + e.message);
     }
-    setTimeout(() => poll(token), POLL_MS);
+    setTimeout(poll, POLL_MS);
   }
 
+  // (Re)read the token: at start, and when a new #token=... is put into the address bar.
   function start() {
-    const token = readToken();
+    const t = readToken();
+    if (t) token = t;
     if (!token) {
       setConn("error", "no token: open /status#token=<admin token>");
       return;
     }
-    poll(token);
+    if (!polling) {
+      polling = true;
+      poll();
+    }
   }
 
+  window.addEventListener("hashchange", start);
   if (document.readyState === "loading") {
     document.addEventListener("DOMContentLoaded", start);
   } else {
