@@ -5,7 +5,8 @@
 //! a reload, shows the new leader and VIP holder and the claim in its VIP moves. The page
 //! needs no token, `/v1/overview` does, a wrong token in the fragment is reported on the
 //! page, and the token never shows up in a node's log (it travels in the fragment and a
-//! header only).
+//! header only). On loopback (no root), `/v1/overview` answers with a killed member shown
+//! with its error.
 //!
 //! `RAFTBOOT_STATUS_SCREENSHOT=docs/status-page.png` also saves a screenshot of the page
 //! (`chromium --headless --screenshot`) for the README.
@@ -260,4 +261,54 @@ fn status_page_follows_a_failover_in_headless_chromium() {
             "node {id}'s log contains the token"
         );
     }
+}
+
+/// On loopback (no root): `/v1/overview` needs the token, and with one member killed it
+/// still answers, naming the leader and showing the dead member with its error.
+#[test]
+fn overview_shows_a_dead_member_on_loopback() {
+    use raftboot::api::status_page::Overview;
+    let mut c = Cluster::start(&Spec::default()).unwrap();
+    let leader = c.wait_leader(T).unwrap();
+    let dead = *c.nodes.keys().find(|id| **id != leader).unwrap();
+    let asked = *c.nodes.keys().find(|id| **id != dead).unwrap();
+    c.kill(dead).unwrap();
+    let admin = c.nodes[&asked].admin.clone();
+    match ureq::get(&format!("http://{admin}/v1/overview")).call() {
+        Err(ureq::Error::Status(code, _)) => assert_eq!(code, 401),
+        other => panic!("/v1/overview without a token: {other:?}"),
+    }
+    let o: Overview = wait::until("an overview naming the dead member", T, || {
+        let o: Overview = c
+            .client(asked)
+            .get("/v1/overview")
+            .map_err(|e| e.to_string())?;
+        let n = o.status.nodes.iter().find(|n| n.id == dead);
+        match n {
+            Some(n) if n.status.is_none() && n.error.is_some() => Ok(o),
+            _ => Err(format!("{:?}", o.status.nodes)),
+        }
+    })
+    .unwrap();
+    assert_eq!(o.served_by, asked);
+    assert_eq!(o.status.leader, Some(leader));
+    assert_eq!(o.status.vip, None);
+    let alive: Vec<u64> = o
+        .status
+        .nodes
+        .iter()
+        .filter(|n| n.status.is_some())
+        .map(|n| n.id)
+        .collect();
+    assert_eq!(alive.len(), 2, "{:?}", o.status.nodes);
+    assert!(!alive.contains(&dead));
+    // The demo image is not imported here: no images, no boots yet.
+    assert!(o.images.is_empty());
+    assert!(o.boots.is_empty());
+    let dead_name = c.nodes[&dead].name.clone();
+    assert!(
+        o.boots_unreachable.iter().any(|(n, _)| *n == dead_name),
+        "{:?}",
+        o.boots_unreachable
+    );
 }
