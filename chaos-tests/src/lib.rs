@@ -14,10 +14,13 @@
 //! advertisements from [`ra::RaSender`].
 //! [`udp_probe`] sends numbered DHCP/RPC probes from a client namespace and
 //! [`keepalived`] runs the peer VRRP daemon in namespaces, for `failover-bench`.
+//! [`browser::Browser`] drives a real headless Chromium over WebDriver inside a namespace
+//! (the status page test).
 
 pub mod arp;
 pub mod boot_rig;
 pub mod bootsim;
+pub mod browser;
 pub mod cluster;
 pub mod dhcp_clients;
 pub mod ganesha;

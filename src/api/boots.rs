@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use axum::extract::State;
+use axum::extract::{Query, State};
 use axum::Json;
 
 use super::types::{BootStageView, BootView, NodeBoots};
@@ -33,8 +33,20 @@ pub fn view(key: &BootKey, rec: &BootRecord, host: Option<String>) -> BootView {
     }
 }
 
-pub async fn list(_: Authed, State(st): State<Arc<AppState>>) -> Json<NodeBoots> {
-    let records = st.boots.as_ref().map(|t| t.snapshot()).unwrap_or_default();
+/// `GET /v1/boots?newest=N`: only the N machines seen most recently (all without it).
+#[derive(Debug, Default, serde::Deserialize)]
+pub struct BootsQuery {
+    pub newest: Option<usize>,
+}
+
+/// This node's tracker records, with host names; with `newest`, only the machines seen
+/// most recently.
+pub fn local(st: &AppState, newest: Option<usize>) -> NodeBoots {
+    let mut records = st.boots.as_ref().map(|t| t.snapshot()).unwrap_or_default();
+    if let Some(n) = newest {
+        records.sort_by_key(|(_, r)| std::cmp::Reverse(r.last_ms));
+        records.truncate(n);
+    }
     let boots = {
         let data = st.shared.read();
         records
@@ -48,9 +60,17 @@ pub async fn list(_: Authed, State(st): State<Arc<AppState>>) -> Json<NodeBoots>
             })
             .collect()
     };
-    Json(NodeBoots {
+    NodeBoots {
         id: st.raft.metrics().borrow().id,
         name: st.node_name.clone(),
         boots,
-    })
+    }
+}
+
+pub async fn list(
+    _: Authed,
+    State(st): State<Arc<AppState>>,
+    Query(q): Query<BootsQuery>,
+) -> Json<NodeBoots> {
+    Json(local(&st, q.newest))
 }

@@ -1,12 +1,13 @@
 //! The admin HTTP API on every node: status, hosts, groups, pools, leases, members, boot
-//! tracking (`/v1/boots`), planned failover and `/metrics`. Every `/v1` call needs the admin
-//! token (`Authorization: Bearer ...`); writes made on a follower are forwarded to the leader
-//! by the [`crate::writer::Writer`].
+//! tracking (`/v1/boots`), planned failover, the live status page (`/status`, `/v1/overview`)
+//! and `/metrics`. Every `/v1` call needs the admin token (`Authorization: Bearer ...`);
+//! writes made on a follower are forwarded to the leader by the [`crate::writer::Writer`].
 
 pub mod boots;
 pub mod error;
 mod handlers;
 pub mod images;
+pub mod status_page;
 pub mod types;
 
 use std::sync::atomic::AtomicU64;
@@ -94,6 +95,7 @@ pub const MAX_BLOB_UPLOAD: usize = 1024 * 1024 * 1024;
 pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/metrics", get(handlers::metrics))
+        .merge(status_page::routes())
         .route("/v1/status", get(handlers::status))
         .route("/v1/boots", get(boots::list))
         .route("/v1/state", get(handlers::state))

@@ -56,9 +56,25 @@ fn base(api: &str) -> String {
 
 impl AdminClient {
     pub fn new(apis: Vec<String>, token: String) -> Self {
+        Self::with_timeouts(
+            apis,
+            token,
+            std::time::Duration::from_secs(2),
+            std::time::Duration::from_secs(30),
+        )
+    }
+
+    /// A client with its own connect and whole-call timeouts (the status page's fan-out
+    /// uses short ones so one unreachable node does not stall the page).
+    pub fn with_timeouts(
+        apis: Vec<String>,
+        token: String,
+        connect: std::time::Duration,
+        total: std::time::Duration,
+    ) -> Self {
         let agent = ureq::AgentBuilder::new()
-            .timeout_connect(std::time::Duration::from_secs(2))
-            .timeout(std::time::Duration::from_secs(30))
+            .timeout_connect(connect)
+            .timeout(total)
             .build();
         Self { apis, token, agent }
     }

@@ -38,16 +38,32 @@ pub struct ClusterStatus {
 /// Ask one node for the membership, then every member for its own status.
 pub fn cluster_status(c: &AdminClient) -> Result<ClusterStatus, CtlError> {
     let first: NodeStatus = c.get("/v1/status")?;
+    let answers = first
+        .members
+        .iter()
+        .map(|m| {
+            if m.id == first.id {
+                Ok(first.clone())
+            } else {
+                c.for_node(&m.admin_addr)
+                    .get::<NodeStatus>("/v1/status")
+                    .map_err(|e| e.to_string())
+            }
+        })
+        .collect();
+    Ok(assemble(&first, answers))
+}
+
+/// The cluster's status from one node's view (`first`, which names the members) and each
+/// member's own answer, in `first.members` order (pure: bootctl and the status page share
+/// it). The leader and term are the highest-term self-declared leader's; lag is counted
+/// against its last log index.
+pub fn assemble(first: &NodeStatus, answers: Vec<Result<NodeStatus, String>>) -> ClusterStatus {
     let mut nodes = Vec::new();
-    for m in &first.members {
-        let one = if m.id == first.id {
-            Ok(first.clone())
-        } else {
-            c.for_node(&m.admin_addr).get::<NodeStatus>("/v1/status")
-        };
+    for (m, one) in first.members.iter().zip(answers) {
         let (status, error) = match one {
             Ok(s) => (Some(s), None),
-            Err(e) => (None, Some(e.to_string())),
+            Err(e) => (None, Some(e)),
         };
         nodes.push(NodeReport {
             id: m.id,
@@ -81,14 +97,14 @@ pub fn cluster_status(c: &AdminClient) -> Result<ClusterStatus, CtlError> {
         .iter()
         .filter_map(|n| n.status.as_ref())
         .find_map(|s| s.vip_holder);
-    Ok(ClusterStatus {
+    ClusterStatus {
         cluster: first.cluster.clone(),
         leader,
         term,
         vip: first.vip.clone(),
         vip_holder,
         nodes,
-    })
+    }
 }
 
 /// The newest `n` VIP events across all nodes (elections seen, claims, releases, failed
