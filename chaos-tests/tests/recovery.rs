@@ -1,6 +1,6 @@
 //! Quorum lost for good, with real bootd processes: `bootd recover --i-have-lost-quorum`
-//! refuses while a majority of the voters answers; after two of three nodes are killed and
-//! their data dirs destroyed it turns the survivor into a one-node cluster that still has
+//! refuses while a majority of the voters answers (also when the destroyed nodes come back
+//! empty); after two of three nodes are killed and their data dirs destroyed it turns the survivor into a one-node cluster that still has
 //! every acknowledged host and lease and accepts writes; two fresh nodes then join with
 //! `bootctl members add` and converge to the same state digest.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -149,6 +149,21 @@ fn survivor_becomes_a_one_node_cluster_and_fresh_nodes_join() {
     c.wipe(1).unwrap();
     c.wipe(2).unwrap();
     c.kill(3).unwrap();
+    // The destroyed nodes come back empty and answer: still a reachable majority (they
+    // would vote for the survivor), so recovery is refused.
+    c.start_node(1).unwrap();
+    c.start_node(2).unwrap();
+    chaos_tests::wait::until("the wiped nodes to answer", T, || {
+        c.status(1).and(c.status(2)).map_err(|e| e.to_string())
+    })
+    .unwrap();
+    let out = recover(&c, 3, true);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("majority is still reachable"));
+    c.kill(1).unwrap();
+    c.kill(2).unwrap();
+    c.wipe(1).unwrap();
+    c.wipe(2).unwrap();
     let out = recover(&c, 3, true);
     assert!(out.status.success());
     assert!(String::from_utf8_lossy(&out.stdout).contains("now the only voter"));
