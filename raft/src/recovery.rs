@@ -1,7 +1,7 @@
 //! Offline recovery after quorum is lost for good (`bootd recover --i-have-lost-quorum`).
 //!
 //! openraft 0.9 has no API to shrink a membership without a quorum, so recovery works on the
-//! stopped node's sled store (docs/adr/0002-quorum-loss-recovery.md): it reads the node's
+//! stopped node's sled store (docs/adr/0004-quorum-loss-recovery.md): it reads the node's
 //! last log id, vote and effective membership ([`OfflineView::read`]), decides whether
 //! recovery is allowed ([`plan`], pure), and appends one membership entry naming only this
 //! node after the last log entry, with a vote of its own at a term above everything in the

@@ -4,7 +4,7 @@
 //! The I/O around [`raftboot_raft::recovery`]: open the node's sled store (which fails while
 //! bootd runs on it), read what it knows, ping every other voter over the peer network with
 //! the cluster secret, and refuse while a majority (this node included) answers. Only then
-//! is the membership entry written. docs/adr/0002-quorum-loss-recovery.md records why it
+//! is the membership entry written. docs/adr/0004-quorum-loss-recovery.md records why it
 //! works this way.
 
 use std::collections::BTreeSet;
