@@ -71,6 +71,18 @@ fn ok(out: &std::process::Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// One counter from a node's /metrics.
+fn metric(c: &Cluster, id: u64, name: &str) -> u64 {
+    let text = ureq::get(&format!("http://{}/metrics", c.nodes[&id].admin))
+        .call()
+        .unwrap()
+        .into_string()
+        .unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or_else(|| panic!("{name} missing from node {id}'s metrics"))
+}
+
 fn wait_ready(c: &Cluster, name: &str, nodes: usize) {
     wait::until(&format!("image {name} ready on {nodes} nodes"), T, || {
         let v: Vec<ImageView> = c
@@ -209,6 +221,19 @@ fn backup_restores_into_a_fresh_cluster_with_equal_digests_and_blobs() {
         .bootctl(&["restore", listed.to_str().unwrap(), "--force"])
         .unwrap());
     assert_eq!(b.wait_converged(&[1, 2, 3], T).unwrap(), digest_a);
+    // Two restores were committed (the refused one never reached a node: bootctl checks
+    // first), counted in /metrics.
+    let restores: u64 = [1, 2, 3]
+        .iter()
+        .map(|id| metric(&b, *id, "raftboot_restores_total"))
+        .sum();
+    assert_eq!(restores, 2);
+    assert!(
+        metric(&a, 1, "raftboot_backups_served_total")
+            + metric(&a, 2, "raftboot_backups_served_total")
+            + metric(&a, 3, "raftboot_backups_served_total")
+            >= 2
+    );
 
     // Corrupted and truncated files: a clear error, the cluster untouched.
     let bytes = std::fs::read(&full).unwrap();

@@ -4,6 +4,7 @@
 //! Raft as one `Command::Restore`, refused on a cluster with state unless forced).
 
 use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use axum::body::{Body, Bytes};
@@ -20,6 +21,58 @@ use crate::backup::format::BackupHeader;
 use crate::cas::Digest;
 
 type St = State<Arc<AppState>>;
+
+/// Backup and restore counters of this process (one node per process), rendered into
+/// `/metrics`.
+pub struct BackupCounters {
+    pub backups: AtomicU64,
+    pub blobs_served: AtomicU64,
+    pub restores: AtomicU64,
+    pub restores_refused: AtomicU64,
+}
+
+/// The counters.
+pub static COUNTERS: BackupCounters = BackupCounters {
+    backups: AtomicU64::new(0),
+    blobs_served: AtomicU64::new(0),
+    restores: AtomicU64::new(0),
+    restores_refused: AtomicU64::new(0),
+};
+
+impl BackupCounters {
+    /// Append the counters in Prometheus text format with `metric`.
+    pub fn render(&self, o: &mut String, metric: fn(&mut String, &str, &str, &str, u64)) {
+        let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        metric(
+            o,
+            "raftboot_backups_served_total",
+            "counter",
+            "Backups served by this node (GET /v1/backup).",
+            get(&self.backups),
+        );
+        metric(
+            o,
+            "raftboot_backup_blobs_served_total",
+            "counter",
+            "Blobs streamed by GET /v1/blobs/{digest}.",
+            get(&self.blobs_served),
+        );
+        metric(
+            o,
+            "raftboot_restores_total",
+            "counter",
+            "Restores committed through this node.",
+            get(&self.restores),
+        );
+        metric(
+            o,
+            "raftboot_restores_refused_total",
+            "counter",
+            "Restores refused (bad request, or state present without force).",
+            get(&self.restores_refused),
+        );
+    }
+}
 
 /// Largest state a restore accepts: it travels as one log entry, which must fit in one peer
 /// frame (64 MiB) with room to spare.
@@ -105,6 +158,7 @@ pub async fn backup(_: Authed, State(st): St) -> Result<impl IntoResponse, ApiEr
         with_blobs: false,
         blobs,
     };
+    COUNTERS.backups.fetch_add(1, Ordering::Relaxed);
     tracing::info!(
         applied = header.applied_index,
         digest = %header.state_digest,
@@ -138,6 +192,7 @@ pub async fn get_blob(
     let len = store
         .len_of(&d)
         .map_err(|e| ApiError::NotFound(e.to_string()))?;
+    COUNTERS.blobs_served.fetch_add(1, Ordering::Relaxed);
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(2);
     tokio::task::spawn_blocking(move || {
         const CHUNK: u64 = 4 * 1024 * 1024;
@@ -172,8 +227,19 @@ pub async fn restore(
     State(st): St,
     body: Bytes,
 ) -> Result<Json<RestoreReport>, ApiError> {
+    let r = restore_inner(&st, &body).await;
+    let c = if r.is_ok() {
+        &COUNTERS.restores
+    } else {
+        &COUNTERS.restores_refused
+    };
+    c.fetch_add(1, Ordering::Relaxed);
+    r.map(Json)
+}
+
+async fn restore_inner(st: &AppState, body: &[u8]) -> Result<RestoreReport, ApiError> {
     let req: RestoreRequest =
-        codec::decode(&body).map_err(|e| ApiError::Invalid(format!("restore request: {e}")))?;
+        codec::decode(body).map_err(|e| ApiError::Invalid(format!("restore request: {e}")))?;
     if req.state.len() > MAX_RESTORE_STATE {
         return Err(ApiError::Invalid(format!(
             "the state is {} bytes; a restore carries at most {MAX_RESTORE_STATE} in one log entry",
@@ -221,10 +287,10 @@ pub async fn restore(
         Response::Rejected(m) => Err(ApiError::Rejected(m)),
         _ => {
             tracing::info!(%digest, force = req.force, dropped_readiness = dropped, "state restored from a backup");
-            Ok(Json(RestoreReport {
+            Ok(RestoreReport {
                 state_digest: digest,
                 dropped_readiness: dropped,
-            }))
+            })
         }
     }
 }
