@@ -232,3 +232,49 @@ fn survivor_becomes_a_one_node_cluster_and_fresh_nodes_join() {
     c.wait_converged(&[1, 2, 3], T).unwrap();
     check_all_there(&c, 3, &hosts, &leases);
 }
+
+/// Why recovery refuses when the destroyed nodes come back empty: the survivor, started
+/// normally, leads them (they vote for it) and they catch up with every acknowledged write.
+#[test]
+fn empty_nodes_that_answer_are_led_by_the_survivor_without_recovery() {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed());
+    let mut c = Cluster::start(&Spec::default()).unwrap();
+    c.wait_leader(T).unwrap();
+    let pool = Pool {
+        name: "lan".into(),
+        start: Ipv4Addr::new(10, 8, 1, 10),
+        end: Ipv4Addr::new(10, 8, 1, 250),
+        prefix: 16,
+        router: None,
+        dns: vec![],
+    };
+    let _: Pool = c.any_client().post("/v1/pools", &pool).unwrap();
+    let hosts = vec![host(1), host(2)];
+    for h in &hosts {
+        let _: Host = c.any_client().post("/v1/hosts", h).unwrap();
+    }
+    let mut leases = BTreeMap::new();
+    for _ in 0..5 {
+        let (mac, ip) = lease(&c, &mut rng);
+        leases.insert(ip, mac);
+    }
+    let digest = c.wait_converged(&[1, 2, 3], T).unwrap();
+    for id in [1, 2, 3] {
+        c.kill(id).unwrap();
+    }
+    c.wipe(1).unwrap();
+    c.wipe(2).unwrap();
+    c.start_node(1).unwrap();
+    c.start_node(2).unwrap();
+    chaos_tests::wait::until("the wiped nodes to answer", T, || {
+        c.status(1).and(c.status(2)).map_err(|e| e.to_string())
+    })
+    .unwrap();
+    let out = recover(&c, 3, true);
+    assert_eq!(out.status.code(), Some(1));
+    c.start_node(3).unwrap();
+    assert_eq!(c.wait_converged(&[1, 2, 3], T).unwrap(), digest);
+    for id in [1, 2, 3] {
+        check_all_there(&c, id, &hosts, &leases);
+    }
+}
