@@ -267,3 +267,85 @@ fn backup_restores_into_a_fresh_cluster_with_equal_digests_and_blobs() {
         .unwrap());
     assert_eq!(b.wait_converged(&[1, 2, 3], T).unwrap(), digest_a);
 }
+
+/// A backup taken while leases are being granted holds every lease acknowledged before
+/// `bootctl backup` started (a linearizable read on the leader), and its state is the state
+/// of one applied index: decoding it gives exactly the digest in its header.
+#[test]
+fn backup_under_writes_holds_every_lease_acknowledged_before_it() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{Arc, Mutex};
+    let seed = seed();
+    let a = Cluster::start(&Spec::default()).unwrap();
+    a.wait_leader(T).unwrap();
+    let pool = Pool {
+        name: "lan".into(),
+        start: Ipv4Addr::new(10, 7, 0, 1),
+        end: Ipv4Addr::new(10, 7, 200, 250),
+        prefix: 16,
+        router: None,
+        dns: vec![],
+    };
+    let _: Pool = a.any_client().post("/v1/pools", &pool).unwrap();
+    let acked: Arc<Mutex<Vec<(Mac, Ipv4Addr)>>> = Arc::default();
+    let stop = Arc::new(AtomicBool::new(false));
+    let writer = {
+        let (client, acked, stop) = (a.any_client(), acked.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+            // Bounded: at most 3000 leases.
+            for _ in 0..3000 {
+                if stop.load(Ordering::Relaxed) {
+                    break;
+                }
+                let mac = Mac([0x52, 0x54, 0, 0x50, rng.gen(), rng.gen()]);
+                let req = LeaseRequest {
+                    mac,
+                    pool: "lan".into(),
+                    requested: None,
+                    lease_secs: 3600,
+                };
+                if let Ok(Response::Lease(l)) = client.post::<_, Response>("/v1/leases", &req) {
+                    acked.lock().unwrap().push((l.mac, l.ip));
+                }
+            }
+        })
+    };
+    wait::until("some leases granted", T, || {
+        let n = acked.lock().unwrap().len();
+        if n >= 20 {
+            Ok(())
+        } else {
+            Err(format!("{n}"))
+        }
+    })
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    for round in 0..3 {
+        let before: Vec<(Mac, Ipv4Addr)> = acked.lock().unwrap().clone();
+        let file = dir.path().join(format!("b{round}.rbk"));
+        ok(&a.bootctl(&["backup", file.to_str().unwrap()]).unwrap());
+        let f = std::fs::File::open(&file).unwrap();
+        let mut r = raftboot::backup::format::BackupReader::open(f).unwrap();
+        let header = r.header().clone();
+        let (_, state) = r.read_state().unwrap();
+        r.finish().unwrap();
+        assert_eq!(state.digest(), header.state_digest);
+        for (mac, ip) in &before {
+            assert_eq!(
+                state.leases.get(ip).map(|l| l.mac),
+                Some(*mac),
+                "round {round}: lease {ip} acknowledged before the backup is missing"
+            );
+        }
+        eprintln!(
+            "round {round}: {} leases acknowledged before, {} in the backup at index {}",
+            before.len(),
+            state.leases.len(),
+            header.applied_index
+        );
+        assert!(state.leases.len() >= before.len());
+    }
+    stop.store(true, Ordering::Relaxed);
+    writer.join().unwrap();
+}
