@@ -13,6 +13,7 @@
 //! [`vip`] moves the virtual IP with the leader; [`failover`] moves both on purpose.
 
 pub mod api;
+pub mod backup;
 pub mod batch_writer;
 pub mod bootcfg;
 pub mod bootfiles;

@@ -292,6 +292,7 @@ pub fn render(st: &AppState) -> String {
         "Leases in the replicated lease table.",
         data.state.leases.len() as u64,
     );
+    crate::api::backup::COUNTERS.render(&mut o, metric);
     o
 }
 

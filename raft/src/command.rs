@@ -7,7 +7,7 @@ use std::net::Ipv4Addr;
 use serde::{Deserialize, Serialize};
 
 use crate::mac::Mac;
-use crate::state::{Group, Host, Pool};
+use crate::state::{Group, Host, Pool, State};
 use crate::types::NodeId;
 
 /// One replicated change.
@@ -62,6 +62,10 @@ pub enum Command {
     /// [`crate::types::Response::Batch`]; one refused command does not undo the others. A
     /// nested batch is refused.
     Batch(Vec<Command>),
+    /// Replace the whole state with a backup's (`bootctl restore`). Refused when the state
+    /// is not empty unless `force`; the decision is made here, in `apply`, so two restores
+    /// racing each other cannot both land on an empty cluster.
+    Restore { state: Box<State>, force: bool },
 }
 
 impl Command {
@@ -83,6 +87,7 @@ impl Command {
             Command::RollbackGroup { .. } => "rollback_group",
             Command::SetReadiness { .. } => "set_readiness",
             Command::Batch(_) => "batch",
+            Command::Restore { .. } => "restore",
         }
     }
 }

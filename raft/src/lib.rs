@@ -5,8 +5,8 @@
 //! state machine they are applied to ([`state`]), the versioned encoding of log entries and
 //! snapshots ([`codec`]), the sled-backed log store ([`log_store`]) and state-machine store
 //! ([`sm_store`]), and the authenticated peer network that carries Raft RPCs and forwarded
-//! writes between boot servers ([`peer`]), and the switches a planned failover flips
-//! ([`election_hold`]).
+//! writes between boot servers ([`peer`]), the switches a planned failover flips
+//! ([`election_hold`]), and offline recovery after quorum is lost for good ([`recovery`]).
 //!
 //! The state machine never reads a clock, a file or the network: the leader stamps the time
 //! into every [`types::Request`], so every replica computes the same state from the same log.
@@ -23,6 +23,7 @@ pub mod log_store;
 pub mod mac;
 pub mod peer;
 pub mod raft_config;
+pub mod recovery;
 pub mod sm_store;
 pub mod state;
 pub mod types;

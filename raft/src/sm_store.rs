@@ -116,6 +116,21 @@ impl SledStateMachine {
     }
 }
 
+/// The membership recorded in a (stopped) node's last snapshot, if it has one (offline
+/// recovery, [`crate::recovery`]).
+pub fn snapshot_membership(
+    db: &sled::Db,
+) -> Result<Option<StoredMembership<NodeId, NodeInfo>>, StorageError> {
+    let tree = db.open_tree("snapshot").map_err(sm_read_err)?;
+    match tree.get(CURRENT).map_err(sm_read_err)? {
+        None => Ok(None),
+        Some(v) => {
+            let stored: StoredSnapshot = codec::decode(&v).map_err(sm_read_err)?;
+            Ok(Some(stored.meta.last_membership))
+        }
+    }
+}
+
 fn decode_data(bytes: &[u8]) -> Result<SmData, StorageError> {
     let mut data: SmData = codec::decode(bytes).map_err(sm_read_err)?;
     data.state.reindex();

@@ -171,6 +171,7 @@ impl State {
     fn apply_one(&mut self, cmd: &Command, now: u64) -> Response {
         match cmd {
             Command::Batch(_) => reject("nested batch"),
+            Command::Restore { state, force } => self.restore(state, *force),
             Command::PutHost(h) => self.put_host(h),
             Command::RemoveHost { mac } => match self.hosts.remove(mac) {
                 Some(old) => {
@@ -285,6 +286,32 @@ impl State {
                 Response::Ok
             }
         }
+    }
+
+    /// Whether nothing was ever configured: no hosts, groups, pools, leases or images.
+    pub fn is_empty(&self) -> bool {
+        self.hosts.is_empty()
+            && self.groups.is_empty()
+            && self.pools.is_empty()
+            && self.leases.is_empty()
+            && self.images.is_empty()
+            && self.readiness.is_empty()
+            && self.next_image_seq == 0
+    }
+
+    /// `Command::Restore`: take a backup's state wholesale (derived indexes rebuilt).
+    fn restore(&mut self, state: &State, force: bool) -> Response {
+        if !force && !self.is_empty() {
+            return reject(format!(
+                "the cluster already has state ({} hosts, {} leases, {} images); restore with --force to replace it",
+                self.hosts.len(),
+                self.leases.len(),
+                self.images.len()
+            ));
+        }
+        *self = state.clone();
+        self.reindex();
+        Response::Ok
     }
 
     fn put_host(&mut self, h: &Host) -> Response {

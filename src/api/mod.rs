@@ -1,8 +1,10 @@
 //! The admin HTTP API on every node: status, hosts, groups, pools, leases, members, boot
-//! tracking (`/v1/boots`), planned failover, the live status page (`/status`, `/v1/overview`)
-//! and `/metrics`. Every `/v1` call needs the admin token (`Authorization: Bearer ...`);
-//! writes made on a follower are forwarded to the leader by the [`crate::writer::Writer`].
+//! tracking (`/v1/boots`), planned failover, backup and restore (`/v1/backup`,
+//! `/v1/restore`), the live status page (`/status`, `/v1/overview`) and `/metrics`. Every
+//! `/v1` call needs the admin token (`Authorization: Bearer ...`); writes made on a follower
+//! are forwarded to the leader by the [`crate::writer::Writer`].
 
+pub mod backup;
 pub mod boots;
 pub mod error;
 mod handlers;
@@ -124,7 +126,15 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route(
             "/v1/blobs/:digest",
             axum::routing::put(images::put_blob)
+                .get(backup::get_blob)
                 .layer(axum::extract::DefaultBodyLimit::max(MAX_BLOB_UPLOAD)),
+        )
+        .route("/v1/backup", get(backup::backup))
+        .route(
+            "/v1/restore",
+            post(backup::restore).layer(axum::extract::DefaultBodyLimit::max(
+                backup::MAX_RESTORE_STATE + 1024 * 1024,
+            )),
         )
         .route("/v1/images", get(images::list).post(images::register))
         .route("/v1/images/gc", post(images::gc))

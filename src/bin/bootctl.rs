@@ -63,6 +63,25 @@ enum Cmd {
     /// Config files.
     #[command(subcommand)]
     Config(ConfigCmd),
+    /// Write a backup of the replicated state (taken on the leader at one applied index)
+    /// and the list of blobs its images need; with --with-blobs, the blobs too.
+    Backup {
+        /// The backup file to write (written under a temporary name, renamed when complete).
+        file: PathBuf,
+        /// Include every blob the images need (streamed from the boot servers, verified).
+        #[arg(long)]
+        with_blobs: bool,
+    },
+    /// Seed a fresh cluster from a backup file (checked completely first). A cluster that
+    /// already has state is refused unless --force.
+    Restore {
+        file: PathBuf,
+        /// Replace the state of a cluster that already has some.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Check a backup file completely (header, state, blobs, checksums) without a cluster.
+    VerifyBackup { file: PathBuf },
     /// Each machine's boot timeline (DHCP, loader, config, kernel, initrd, NFS mount), merged
     /// from every boot server.
     Boots {
@@ -293,6 +312,65 @@ fn run(cli: &Cli) -> Result<(), CtlError> {
                 cfg.this_node().name
             );
             Ok(())
+        }
+        Cmd::Backup { file, with_blobs } => {
+            let r = raftboot::ctl::backup::backup(&client(cli)?, file, *with_blobs)?;
+            print(json, &r, |r| {
+                format!(
+                    "backup {}: cluster {} at applied index {} (from {}), state digest {}; {} hosts, {} leases, {} images; {} blobs ({:.1} MiB){}\n",
+                    r.file.display(),
+                    r.cluster,
+                    r.applied_index,
+                    r.node,
+                    r.state_digest,
+                    r.hosts,
+                    r.leases,
+                    r.images,
+                    r.blobs,
+                    r.blob_bytes as f64 / 1048576.0,
+                    if r.with_blobs { " included" } else { " listed, not included" }
+                )
+            })
+        }
+        Cmd::Restore { file, force } => {
+            let r = raftboot::ctl::backup::restore(&client(cli)?, file, *force)?;
+            print(json, &r, |r| {
+                let mut s = format!(
+                    "restored {} (from cluster {}): {} hosts, {} leases, {} images; state digest {} (backup {}); uploaded {} blobs\n",
+                    r.file.display(),
+                    r.from_cluster,
+                    r.hosts,
+                    r.leases,
+                    r.images,
+                    r.restored_digest,
+                    r.backup_digest,
+                    r.uploaded_blobs
+                );
+                if r.missing_blobs > 0 {
+                    s.push_str(&format!("warning: {} blobs the images need are on no boot server: import those images again\n", r.missing_blobs));
+                }
+                if r.dropped_readiness > 0 {
+                    s.push_str(&format!(
+                        "note: dropped {} readiness entries of nodes that are not members here\n",
+                        r.dropped_readiness
+                    ));
+                }
+                s
+            })
+        }
+        Cmd::VerifyBackup { file } => {
+            let h = raftboot::ctl::backup::verify(file)?;
+            print(json, &h, |h| {
+                format!(
+                    "{}: ok (cluster {}, applied index {}, state digest {}, {} blobs{})\n",
+                    file.display(),
+                    h.cluster,
+                    h.applied_index,
+                    h.state_digest,
+                    h.blobs.len(),
+                    if h.with_blobs { " included" } else { " listed" }
+                )
+            })
         }
         Cmd::Boots { host, follow } => boots(&client(cli)?, json, host.as_deref(), *follow),
         Cmd::Status => {

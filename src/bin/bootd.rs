@@ -28,6 +28,21 @@ enum Cmd {
         #[arg(long)]
         node_id: Option<u64>,
     },
+    /// Quorum lost for good: turn this (stopped) node into a one-node cluster with all the
+    /// state its log and snapshot hold. Refused while a majority of the voters answers.
+    /// Afterwards start bootd normally and add new members with `bootctl members add`.
+    Recover {
+        /// The node's config file (TOML).
+        #[arg(long, short)]
+        config: PathBuf,
+        /// Which node of the file's [[nodes]] this is (overrides the file's node_id).
+        #[arg(long)]
+        node_id: Option<u64>,
+        /// Required: says that the other voters are gone for good. Their data, if any of them
+        /// ever comes back, must be wiped before it rejoins.
+        #[arg(long)]
+        i_have_lost_quorum: bool,
+    },
     /// Run a three-node demo cluster on loopback (unprivileged ports, data under --dir).
     Local {
         /// Where the config, secrets, data and logs go.
@@ -82,6 +97,38 @@ async fn main() {
                 std::process::exit(2);
             }
         },
+        Cmd::Recover {
+            config,
+            node_id,
+            i_have_lost_quorum,
+        } => {
+            if !i_have_lost_quorum {
+                eprintln!("bootd: recover rewrites the membership to this node alone; pass --i-have-lost-quorum to confirm the other voters are gone for good");
+                std::process::exit(2);
+            }
+            match cluster_config::NodeConfig::load(&config, node_id) {
+                Ok(cfg) => match raftboot::node::recover::recover(&cfg).await {
+                    Ok(r) => {
+                        for p in &r.probes {
+                            match &p.answer {
+                                Ok(_) => println!("node {} ({}): answers", p.id, p.addr),
+                                Err(e) => println!("node {} ({}): unreachable: {e}", p.id, p.addr),
+                            }
+                        }
+                        println!(
+                            "node {} is now the only voter (was {:?}): membership entry {} at term {} appended; start bootd, then add members with `bootctl members add`",
+                            r.node, r.old_voters, r.new_entry_index, r.new_term
+                        );
+                        Ok(())
+                    }
+                    Err(e) => Err(e),
+                },
+                Err(e) => {
+                    eprintln!("bootd: {e}");
+                    std::process::exit(2);
+                }
+            }
+        }
         Cmd::Local { dir, no_demo } => match shutdown_on_signals() {
             Ok(stop) => raftboot::local::run(&dir, !no_demo, stop).await,
             Err(e) => Err(e),

@@ -1,5 +1,7 @@
 //! A blocking admin-API client that tries each given node until one answers.
 
+use std::io::Read as _;
+
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
@@ -151,6 +153,64 @@ impl AdminClient {
                 .set("Authorization", &format!("Bearer {}", self.token));
             match req.send_bytes(bytes) {
                 Ok(_) => return Ok(()),
+                Err(ureq::Error::Status(code, resp)) => return Err(Self::map_status(code, resp)),
+                Err(ureq::Error::Transport(t)) => tried.push(format!("{api}: {}", t.kind())),
+            }
+        }
+        Err(CtlError::Unreachable(tried.join(", ")))
+    }
+
+    /// GET raw bytes (a backup snapshot) from the first reachable node.
+    pub fn get_bytes(&self, path: &str, limit: u64) -> Result<Vec<u8>, CtlError> {
+        let mut r = self.get_reader(path)?;
+        let mut out = Vec::new();
+        std::io::Read::read_to_end(&mut (&mut r).take(limit.saturating_add(1)), &mut out)
+            .map_err(|e| CtlError::Other(format!("reading {path}: {e}")))?;
+        if out.len() as u64 > limit {
+            return Err(CtlError::Other(format!(
+                "{path}: answer larger than {limit} bytes"
+            )));
+        }
+        Ok(out)
+    }
+
+    /// GET a body as a stream (a blob) from the first reachable node.
+    pub fn get_reader(
+        &self,
+        path: &str,
+    ) -> Result<Box<dyn std::io::Read + Send + Sync + 'static>, CtlError> {
+        let mut tried = Vec::new();
+        for api in &self.apis {
+            let url = format!("{}{path}", base(api));
+            let req = self
+                .agent
+                .get(&url)
+                .set("Authorization", &format!("Bearer {}", self.token));
+            match req.call() {
+                Ok(resp) => return Ok(resp.into_reader()),
+                Err(ureq::Error::Status(code, resp)) => return Err(Self::map_status(code, resp)),
+                Err(ureq::Error::Transport(t)) => tried.push(format!("{api}: {}", t.kind())),
+            }
+        }
+        Err(CtlError::Unreachable(tried.join(", ")))
+    }
+
+    /// POST raw bytes and read a JSON answer, from the first reachable node.
+    pub fn post_bytes<T: DeserializeOwned>(&self, path: &str, bytes: &[u8]) -> Result<T, CtlError> {
+        let mut tried = Vec::new();
+        for api in &self.apis {
+            let url = format!("{}{path}", base(api));
+            let req = self
+                .agent
+                .post(&url)
+                .set("Authorization", &format!("Bearer {}", self.token))
+                .set("Content-Type", "application/octet-stream");
+            match req.send_bytes(bytes) {
+                Ok(resp) => {
+                    return resp
+                        .into_json::<T>()
+                        .map_err(|e| CtlError::Other(format!("bad answer from {api}: {e}")));
+                }
                 Err(ureq::Error::Status(code, resp)) => return Err(Self::map_status(code, resp)),
                 Err(ureq::Error::Transport(t)) => tried.push(format!("{api}: {}", t.kind())),
             }

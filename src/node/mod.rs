@@ -4,10 +4,12 @@
 //! VIP) and the VIP controller,
 //! initializes a fresh cluster exactly once ([`bootstrap`]), and shuts everything down in a
 //! fixed order (DHCP, boot-file services and admin API, VIP, NFS, peer server, Raft, sled
-//! flush) within a deadline.
+//! flush) within a deadline. [`recover`] is the offline quorum-loss recovery
+//! (`bootd recover`).
 
 pub mod boot_services;
 pub mod bootstrap;
+pub mod recover;
 pub mod takeover;
 
 use std::net::SocketAddr;

@@ -289,3 +289,48 @@ fn batch_applies_each_command_in_order() {
     );
     check_invariants(&batched, 5);
 }
+
+/// Restore replaces the whole state on an empty one, is refused on a non-empty one unless
+/// forced, and rebuilds the derived indexes (the allocator skips restored leases).
+#[test]
+fn restore_is_refused_on_state_unless_forced() {
+    let mut src = State::default();
+    let put_pool = Command::PutPool(Pool {
+        name: "p".into(),
+        start: Ipv4Addr::new(10, 1, 0, 1),
+        end: Ipv4Addr::new(10, 1, 0, 3),
+        prefix: 24,
+        router: None,
+        dns: vec![],
+    });
+    let req = |cmd| Request { now_ms: 5, cmd };
+    src.apply(&req(put_pool));
+    let alloc = |n| Command::AllocateLease {
+        mac: mac(n),
+        pool: "p".into(),
+        requested: None,
+        lease_secs: 60,
+    };
+    src.apply(&req(alloc(1)));
+    let restore = |force| Command::Restore {
+        state: Box::new(src.clone()),
+        force,
+    };
+    let mut empty = State::default();
+    assert!(empty.is_empty());
+    assert_eq!(empty.apply(&req(restore(false))), Response::Ok);
+    assert_eq!(empty.digest(), src.digest());
+    // The derived indexes came along: the next lease is not the restored one's address.
+    let Response::Lease(l) = empty.apply(&req(alloc(2))) else {
+        panic!("no lease")
+    };
+    assert_ne!(l.ip, Ipv4Addr::new(10, 1, 0, 1));
+    let before = empty.digest();
+    assert!(matches!(
+        empty.apply(&req(restore(false))),
+        Response::Rejected(_)
+    ));
+    assert_eq!(empty.digest(), before);
+    assert_eq!(empty.apply(&req(restore(true))), Response::Ok);
+    assert_eq!(empty.digest(), src.digest());
+}
