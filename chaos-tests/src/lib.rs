@@ -14,6 +14,9 @@
 //! advertisements from [`ra::RaSender`].
 //! [`udp_probe`] sends numbered DHCP/RPC probes from a client namespace and
 //! [`keepalived`] runs the peer VRRP daemon in namespaces, for `failover-bench`.
+//! [`web_tier`] is the web-tier scenario: two QEMU web nodes ([`web_guest`]: site on
+//! tmpfs, busybox httpd, NFS reads from the root) polled over HTTP ([`web_poller`]) while
+//! boot servers are killed and a web node reboots.
 
 pub mod arp;
 pub mod boot_rig;
@@ -30,6 +33,9 @@ pub mod qemu;
 pub mod ra;
 pub mod udp_probe;
 pub mod wait;
+pub mod web_guest;
+pub mod web_poller;
+pub mod web_tier;
 
 /// Where the workspace's binaries are: `RAFTBOOT_BIN_DIR`, else the directory above the
 /// running test executable (`target/<profile>/deps/..`).
