@@ -160,7 +160,8 @@ pub struct WebTierReport {
     pub events: Vec<Event>,
     pub nodes: Vec<NodeFigures>,
     pub reboot: RebootFigures,
-    /// (what was killed, web node, kill -> that node's next NFS round on its console).
+    /// (a fault or the healing, web node, that moment -> the node's next NFS round on its
+    /// console).
     pub nfs_resumed: Vec<(String, String, Duration)>,
     pub violations: Vec<String>,
     pub polls: Vec<(String, Poll)>,
@@ -234,11 +235,7 @@ impl fmt::Display for WebTierReport {
             )?;
         }
         for (what, node, d) in &self.nfs_resumed {
-            writeln!(
-                f,
-                "  {what}: {node}'s next NFS round {} after the kill",
-                secs(*d)
-            )?;
+            writeln!(f, "  {node}: next NFS round {} after {what}", secs(*d))?;
         }
         let r = &self.reboot;
         writeln!(
@@ -454,7 +451,12 @@ impl Run {
             "node {holder} holds the VIP ({} after the kill)",
             secs(killed.elapsed())
         ));
-        self.nfs_resumed(&format!("kill of node {first}"), killed, &rounds, &[0, 1])?;
+        self.nfs_resumed(
+            &format!("the kill of node {first}"),
+            killed,
+            &rounds,
+            &[0, 1],
+        )?;
         self.more_polls(&[0, 1])?;
 
         // 2. Let it return.
@@ -498,7 +500,12 @@ impl Run {
             "node {now_holder} holds the VIP ({} after the kill)",
             secs(killed.elapsed())
         ));
-        self.nfs_resumed(&format!("kill of node {second}"), killed, &rounds, &other)?;
+        self.nfs_resumed(
+            &format!("the kill of node {second}"),
+            killed,
+            &rounds,
+            &other,
+        )?;
         self.report.reboot = RebootFigures {
             node: NODES[rb].name.to_string(),
             server_down: second,
@@ -526,8 +533,11 @@ impl Run {
         );
         self.more_polls(&[0, 1])?;
 
-        // 4. Heal.
+        // 4. Heal: the cluster whole again, both nodes still reading their roots.
+        let rounds = self.rounds_now();
         self.restore(second)?;
+        let healed = Instant::now();
+        self.nfs_resumed("healing", healed, &rounds, &[0, 1])?;
         self.more_polls(&[0, 1])?;
         Ok(())
     }
@@ -581,11 +591,11 @@ impl Run {
     }
 
     /// Wait until each of `nodes` printed the NFS round after `rounds[i]`; records the time
-    /// from `killed`.
+    /// since `since` (the moment of `what`).
     fn nfs_resumed(
         &mut self,
         what: &str,
-        killed: Instant,
+        since: Instant,
         rounds: &[u64],
         nodes: &[usize],
     ) -> anyhow::Result<()> {
@@ -600,12 +610,12 @@ impl Run {
                     Err(format!("last round {last}"))
                 }
             })?;
-            let d = killed.elapsed();
+            let d = since.elapsed();
             self.report
                 .nfs_resumed
                 .push((what.to_string(), NODES[i].name.to_string(), d));
             self.event(format!(
-                "{}: NFS round {want} read ({} after the kill)",
+                "{}: NFS round {want} read ({} after {what})",
                 NODES[i].name,
                 secs(d)
             ));
