@@ -134,7 +134,7 @@ pub struct NodeFigures {
     pub max_nfs_gap: Duration,
     /// NFS rounds its consoles printed (all boots).
     pub nfs_rounds: usize,
-    /// Power-on to the first page, per boot.
+    /// Power-on -> `RAFTBOOT-WEB-UP` on the console (httpd started), per boot.
     pub boots: Vec<Duration>,
 }
 
@@ -219,7 +219,7 @@ impl fmt::Display for WebTierReport {
             let boots: Vec<String> = n.boots.iter().map(|d| secs(*d)).collect();
             writeln!(
                 f,
-                "  {} ({}, {}): {} polls, {} ok, {} failed while running, {} failed while rebooting; slowest ok poll {} ms, longest gap between ok polls {} ms; {} NFS rounds, longest gap between NFS rounds in its pages {}; power-on -> serving: {}",
+                "  {} ({}, {}): {} polls, {} ok, {} failed while running, {} failed while rebooting; slowest ok poll {} ms, longest gap between ok polls {} ms; {} NFS rounds, longest gap between NFS rounds in its pages {}; power-on -> httpd up: {}",
                 n.name,
                 n.addr,
                 n.chain,
@@ -709,6 +709,7 @@ impl Run {
             let mut boots: Vec<String> = Vec::new();
             let mut last_ok: Option<Duration> = None;
             let mut round_seen: Option<(u64, Duration)> = None;
+            let (mut bad_pages, mut first_bad_page) = (0usize, None::<String>);
             for p in &mine {
                 match &p.outcome {
                     Ok(page) => {
@@ -730,14 +731,15 @@ impl Run {
                             ));
                         }
                         if page.nfs_round > 0 && page.nfs_md5 != self.site.probe_md5 {
-                            violations.push(format!(
-                                "{} at {}: NFS round {} read md5 {}, want {}",
-                                n.name,
-                                secs(p.at),
-                                page.nfs_round,
-                                page.nfs_md5,
-                                self.site.probe_md5
-                            ));
+                            bad_pages += 1;
+                            if first_bad_page.is_none() {
+                                first_bad_page = Some(format!(
+                                    "round {} md5 {} at {}",
+                                    page.nfs_round,
+                                    page.nfs_md5,
+                                    secs(p.at)
+                                ));
+                            }
                         }
                         if boots.last() != Some(&page.boot) {
                             boots.push(page.boot.clone());
@@ -766,6 +768,12 @@ impl Run {
                         ));
                     }
                 }
+            }
+            if let Some(first) = first_bad_page {
+                violations.push(format!(
+                    "{}: {bad_pages} pages show a wrong NFS read (first: {first}), want md5 {}",
+                    n.name, self.site.probe_md5
+                ));
             }
             let want_boots = if i == rb { 2 } else { 1 };
             if boots.len() != want_boots {
@@ -800,13 +808,17 @@ impl Run {
             if let Some(n) = self.report.nodes.get_mut(*i) {
                 n.nfs_rounds += rounds.len();
             }
-            for (round, sum) in &rounds {
-                if *sum != self.site.probe_md5 {
-                    violations.push(format!(
-                        "{name}: console NFS round {round} md5 {sum}, want {}",
-                        self.site.probe_md5
-                    ));
-                }
+            let bad: Vec<&(u64, String)> = rounds
+                .iter()
+                .filter(|(_, sum)| *sum != self.site.probe_md5)
+                .collect();
+            if let (Some((r0, s0)), Some((r1, _))) = (bad.first(), bad.last()) {
+                violations.push(format!(
+                    "{name}: {} of {} console NFS rounds read wrong (rounds {r0}..{r1}, first md5 {s0}), want md5 {}",
+                    bad.len(),
+                    rounds.len(),
+                    self.site.probe_md5
+                ));
             }
             for bad in [
                 "not responding",
