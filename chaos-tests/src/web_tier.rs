@@ -534,9 +534,9 @@ impl Run {
         self.more_polls(&[0, 1])?;
 
         // 4. Heal: the cluster whole again, both nodes still reading their roots.
-        let rounds = self.rounds_now();
         self.restore(second)?;
         let healed = Instant::now();
+        let rounds = self.rounds_now();
         self.nfs_resumed("healing", healed, &rounds, &[0, 1])?;
         self.more_polls(&[0, 1])?;
         Ok(())
