@@ -368,12 +368,40 @@ impl Run {
         Ok(())
     }
 
-    /// Wait until guest `i` printed `RAFTBOOT-WEB-UP`; returns power-on -> then.
-    fn wait_up(&mut self, i: usize) -> anyhow::Result<Duration> {
+    /// Wait until guests `idx` printed `RAFTBOOT-WEB-UP` (each within the boot budget);
+    /// returns power-on -> then, per guest, as seen by one watch of all their consoles
+    /// every 100 ms. Fails at once when a guest's QEMU exits.
+    fn wait_up(&mut self, idx: &[usize]) -> anyhow::Result<Vec<Duration>> {
+        const UP: &str = "RAFTBOOT-WEB-UP ";
         let budget = self.opts.boot_budget;
-        let g = self.guests[i].as_mut().context("guest not running")?;
-        g.wait_for("RAFTBOOT-WEB-UP ", budget)
-            .with_context(|| format!("{} booting", NODES[i].name))
+        let mut got: Vec<Option<Duration>> = vec![None; idx.len()];
+        loop {
+            for (k, &i) in idx.iter().enumerate() {
+                if got[k].is_some() {
+                    continue;
+                }
+                let g = self.guests[i].as_mut().context("guest not running")?;
+                if g.console().contains(UP) {
+                    got[k] = Some(g.started.elapsed());
+                } else if let Some(st) = g.exited() {
+                    anyhow::bail!(
+                        "{}: QEMU exited ({st}) before {UP:?}; console tail:\n{}",
+                        NODES[i].name,
+                        g.console_tail(3000)
+                    );
+                } else if g.started.elapsed() > budget {
+                    anyhow::bail!(
+                        "{}: no {UP:?} within the boot budget {budget:?}; console tail:\n{}",
+                        NODES[i].name,
+                        g.console_tail(3000)
+                    );
+                }
+            }
+            if got.iter().all(Option::is_some) {
+                return Ok(got.into_iter().flatten().collect());
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
     }
 
     fn scenario(&mut self) -> anyhow::Result<()> {
@@ -404,10 +432,8 @@ impl Run {
             "{} powered on",
             NODES.map(|n| n.name).join(" and ")
         ));
-        let mut ups = Vec::new();
-        for i in 0..NODES.len() {
-            ups.push(self.wait_up(i)?);
-        }
+        let all: Vec<usize> = (0..NODES.len()).collect();
+        let ups = self.wait_up(&all)?;
         for i in 0..NODES.len() {
             self.serving(i)?;
             self.report.nodes.push(NodeFigures {
@@ -512,7 +538,7 @@ impl Run {
             budget: self.opts.boot_budget,
             ..RebootFigures::default()
         };
-        let up = self.wait_up(rb)?;
+        let up = self.wait_up(&[rb])?.first().copied().unwrap_or_default();
         self.report.reboot.up_after = Some(up);
         let served = self.wait_new_boot(rb, cut)?;
         self.down = Some((cut, Some(served)));
