@@ -262,17 +262,18 @@ impl fmt::Display for WebTierReport {
     }
 }
 
-/// A run in progress.
+/// A run in progress. Fields drop in this order: the pollers and the guests before the
+/// cluster and its LAN.
 struct Run {
+    poller: Option<WebPoller>,
+    guests: Vec<Option<QemuBoot>>,
+    rig: BootRig,
     opts: WebTierOptions,
     t0: Instant,
-    rig: BootRig,
     site: WebSite,
     client_ns: String,
-    guests: Vec<Option<QemuBoot>>,
     /// Consoles of guests already powered off (node index, console).
     old_consoles: Vec<(usize, String)>,
-    poller: Option<WebPoller>,
     report: WebTierReport,
     /// The rebooted node's window without service: (power cut, first page of the new boot),
     /// in run time.
