@@ -35,7 +35,12 @@ impl BootRig {
     /// Build the guest files, start the cluster, import both images and wait until they
     /// are ready on every boot server and a VIP holder serves.
     pub fn start() -> anyhow::Result<BootRig> {
-        let guest = GuestFiles::build()?;
+        Self::start_with(GuestFiles::build()?)
+    }
+
+    /// [`BootRig::start`] with guest files the caller built (and perhaps added to, e.g. a
+    /// web site), imported as they are.
+    pub fn start_with(guest: GuestFiles) -> anyhow::Result<BootRig> {
         // Relaxed timings: a TCG guest keeps one of two cores busy.
         let spec = Spec {
             on_lan: true,

@@ -16,6 +16,9 @@
 //! [`keepalived`] runs the peer VRRP daemon in namespaces, for `failover-bench`.
 //! [`browser::Browser`] drives a real headless Chromium over WebDriver inside a namespace
 //! (the status page test).
+//! [`web_tier`] is the web-tier scenario: two QEMU web nodes ([`web_guest`]: site on
+//! tmpfs, busybox httpd, NFS reads from the root) polled over HTTP ([`web_poller`]) while
+//! boot servers are killed and a web node reboots.
 
 pub mod arp;
 pub mod boot_rig;
@@ -33,6 +36,9 @@ pub mod qemu;
 pub mod ra;
 pub mod udp_probe;
 pub mod wait;
+pub mod web_guest;
+pub mod web_poller;
+pub mod web_tier;
 
 /// Where the workspace's binaries are: `RAFTBOOT_BIN_DIR`, else the directory above the
 /// running test executable (`target/<profile>/deps/..`).
