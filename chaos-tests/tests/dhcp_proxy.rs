@@ -330,7 +330,12 @@ fn qemu_ipxe_takes_the_address_from_kea_and_the_boot_file_from_the_proxy() {
         Duration::from_secs(120),
         || {
             let text = console();
-            if text.contains("Filename:") && text.contains("tftp://") {
+            // The URL line is complete once iPXE has printed past it (its "..." or a newline).
+            let url_done = text
+                .split("tftp://")
+                .nth(1)
+                .is_some_and(|rest| rest.contains('\n') || rest.contains("..."));
+            if text.contains("Filename:") && url_done {
                 Ok(text)
             } else {
                 let n = text.chars().count().saturating_sub(400);

@@ -98,7 +98,8 @@ pub async fn run(cfg: NodeConfig, shutdown: CancellationToken) -> anyhow::Result
     let raft = Raft::new(
         me.id,
         Arc::new(rcfg),
-        PeerNetworkFactory::new(auth.clone()),
+        PeerNetworkFactory::new(auth.clone())
+            .with_min_rpc_timeout(Duration::from_millis(cfg.raft.election_timeout_min_ms)),
         log_store,
         sm,
     )

@@ -80,11 +80,26 @@ impl PeerClient {
 #[derive(Clone)]
 pub struct PeerNetworkFactory {
     auth: PeerAuth,
+    min_rpc_timeout: Duration,
 }
 
 impl PeerNetworkFactory {
     pub fn new(auth: PeerAuth) -> Self {
-        Self { auth }
+        Self {
+            auth,
+            min_rpc_timeout: Duration::ZERO,
+        }
+    }
+
+    /// The shortest time an RPC may take before it counts as failed. openraft 0.9 gives
+    /// AppendEntries the heartbeat interval as its deadline (50 ms by default); a follower
+    /// whose fsync takes longer on a busy machine then looks unreachable, its connection is
+    /// dropped and re-handshaken, and it misses heartbeats until it stands for election. The
+    /// node sets this to the minimum election timeout. The VIP hold rule is unaffected: a
+    /// late answer counts from when its request was sent.
+    pub fn with_min_rpc_timeout(mut self, d: Duration) -> Self {
+        self.min_rpc_timeout = d;
+        self
     }
 }
 
@@ -92,6 +107,7 @@ impl PeerNetworkFactory {
 pub struct PeerNetwork {
     client: PeerClient,
     target: NodeId,
+    min_rpc_timeout: Duration,
     _stats: Option<Arc<super::PeerStats>>,
 }
 
@@ -102,6 +118,7 @@ impl RaftNetworkFactory<TypeConfig> for PeerNetworkFactory {
         PeerNetwork {
             client: PeerClient::new(self.auth.clone(), target, node.peer_addr.clone()),
             target,
+            min_rpc_timeout: self.min_rpc_timeout,
             _stats: None,
         }
     }
@@ -129,7 +146,8 @@ impl PeerNetwork {
         req: PeerRequest,
         option: &RPCOption,
     ) -> Result<PeerResponse, PeerError> {
-        self.client.call(&req, option.hard_ttl()).await
+        let timeout = option.hard_ttl().max(self.min_rpc_timeout);
+        self.client.call(&req, timeout).await
     }
 }
 
