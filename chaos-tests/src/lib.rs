@@ -14,20 +14,28 @@
 //! advertisements from [`ra::RaSender`].
 //! [`udp_probe`] sends numbered DHCP/RPC probes from a client namespace and
 //! [`keepalived`] runs the peer VRRP daemon in namespaces, for `failover-bench`.
+//! The chaos harness: [`faults`] (SIGKILL, SIGSTOP, partitions, netem, full disk,
+//! restart-all, clock jumps), [`storm`] (boot storms of simulated PXE clients),
+//! [`invariants`] (the design's five checkers) and [`scenario`] (named scenarios, seeded
+//! random schedules and their reports; the `chaos` binary runs them).
 
 pub mod arp;
 pub mod boot_rig;
 pub mod bootsim;
 pub mod cluster;
 pub mod dhcp_clients;
+pub mod faults;
 pub mod ganesha;
 pub mod guest;
+pub mod invariants;
 pub mod keepalived;
 pub mod lan;
 pub mod netns;
 pub mod netns_cluster;
 pub mod qemu;
 pub mod ra;
+pub mod scenario;
+pub mod storm;
 pub mod udp_probe;
 pub mod wait;
 
