@@ -199,6 +199,7 @@ impl Rig {
             clients,
             mac_tag: tag,
             budget: BOOT_BUDGET,
+            dhcp_to: (self.lan.ip(255), 67).into(),
             ..StormSpec::default()
         }
     }

@@ -37,6 +37,9 @@ pub struct StormSpec {
     /// Whole-boot attempts (firmware resets) before a client gives up.
     pub attempts: u32,
     pub nfs_files: Vec<String>,
+    /// Where DHCP requests go: the LAN's broadcast address, port 67 (the client namespace
+    /// has no default route, so the limited broadcast 255.255.255.255 is unreachable).
+    pub dhcp_to: std::net::SocketAddr,
 }
 
 impl Default for StormSpec {
@@ -48,6 +51,7 @@ impl Default for StormSpec {
             budget: Duration::from_secs(180),
             attempts: 6,
             nfs_files: image::NFS_FILES.iter().map(|s| s.to_string()).collect(),
+            dhcp_to: ([255, 255, 255, 255], 67).into(),
         }
     }
 }
@@ -124,10 +128,7 @@ impl Storm {
             use std::os::fd::AsFd;
             nix::sched::setns(file.as_fd(), nix::sched::CloneFlags::CLONE_NEWNET)?;
             // Threads spawned from here inherit the client namespace.
-            let hub = Arc::new(DhcpHub::bind(
-                "0.0.0.0:68".parse()?,
-                "255.255.255.255:67".parse()?,
-            )?);
+            let hub = Arc::new(DhcpHub::bind("0.0.0.0:68".parse()?, spec.dhcp_to)?);
             let n = cells.len().max(1) as u32;
             let mut handles = Vec::new();
             for (i, (mac, cell)) in cells.into_iter().enumerate() {
