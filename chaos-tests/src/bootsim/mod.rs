@@ -431,6 +431,9 @@ impl BootSim {
                 Err(e) if reconnects < self.nfs_reconnects => {
                     reconnects += 1;
                     tracing_note(&format!("NFS: {e:#}; reconnecting ({reconnects})"));
+                    // The client's retransmit backoff (0.5 s, doubling), as the kernel's
+                    // NFS client waits before it reconnects.
+                    std::thread::sleep(Duration::from_millis(500 << reconnects.min(4)));
                 }
                 Err(e) => return Err(e),
             }
