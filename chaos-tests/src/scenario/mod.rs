@@ -48,6 +48,9 @@ pub struct Rig {
     pub checkpoints: Vec<Checkpoint>,
     /// Nodes that cannot serve blobs now (a full disk): left out of the handle check.
     pub not_serving: Vec<u64>,
+    /// Running nodes cut off or frozen now: left out of leader waits, table reads and the
+    /// handle check until they are healed.
+    pub sidelined: Vec<u64>,
     /// Every client record of the run so far.
     pub records: Vec<ClientRecord>,
     next_tag: u8,
@@ -87,6 +90,7 @@ impl Rig {
             history: LeaseHistory::default(),
             checkpoints: vec![],
             not_serving: vec![],
+            sidelined: vec![],
             records: vec![],
             next_tag: 1,
         };
@@ -153,13 +157,38 @@ impl Rig {
         })
     }
 
+    /// The running nodes that are not sidelined.
+    pub fn active(&self) -> Vec<u64> {
+        self.cluster
+            .running()
+            .into_iter()
+            .filter(|i| !self.sidelined.contains(i))
+            .collect()
+    }
+
+    /// Wait until the active nodes agree on a leader among them; return it.
+    pub fn leader(&self) -> anyhow::Result<u64> {
+        let c = &self.cluster;
+        let active = self.active();
+        wait::until("a leader the active nodes agree on", T, || {
+            let mut leaders = Vec::new();
+            for id in &active {
+                leaders.push(c.status(*id).map_err(|e| e.to_string())?.leader);
+            }
+            match leaders.first() {
+                Some(Some(l)) if leaders.iter().all(|x| *x == Some(*l)) && active.contains(l) => {
+                    Ok(*l)
+                }
+                _ => Err(format!("leaders seen by {active:?}: {leaders:?}")),
+            }
+        })
+    }
+
     /// Wait until the leader holds the VIP; returns it.
     pub fn vip_holder(&self) -> anyhow::Result<u64> {
         let c = &self.cluster;
         wait::until("a leader holding the VIP", T, || {
-            let l = c
-                .wait_leader(Duration::from_secs(5))
-                .map_err(|e| e.to_string())?;
+            let l = self.leader().map_err(|e| e.to_string())?;
             let s = c.status(l).map_err(|e| e.to_string())?;
             if s.vip_holder == Some(l) {
                 Ok(l)
@@ -234,7 +263,7 @@ impl Rig {
     /// Read every running replica's lease table into the history; the tables.
     fn read_tables(&mut self) -> Vec<(u64, raftboot_raft::State)> {
         let mut out = Vec::new();
-        for id in self.cluster.running() {
+        for id in self.active() {
             let cl = self.cluster.client_unchecked(id);
             if let Ok(Ok(st)) = self
                 .cluster
@@ -252,7 +281,7 @@ impl Rig {
     /// double holder.
     fn check_leases_live(&mut self, acks: &[AckedLease]) -> Verdict {
         let r = (|| -> anyhow::Result<Verdict> {
-            let leader = self.cluster.wait_leader(T)?;
+            let leader = self.leader()?;
             let lan = self.lan.clone();
             let ns = self.client_ns.clone();
             let want: Vec<AckedLease> = acks.to_vec();
@@ -292,8 +321,7 @@ impl Rig {
             .cloned()
             .unwrap_or_default();
         let serving: Vec<u64> = self
-            .cluster
-            .running()
+            .active()
             .into_iter()
             .filter(|i| !self.not_serving.contains(i))
             .collect();

@@ -64,21 +64,27 @@ pub fn run(seed: u64, minutes: f64) -> anyhow::Result<Report> {
             }
             "freeze-leader" => {
                 let f = freeze::freeze(&rig.cluster, &rig.faults, leader)?;
+                rig.sidelined.push(leader);
                 std::thread::sleep(hold);
                 rig.checkpoint(&label, Some(&storm));
                 f.thaw()?;
+                rig.sidelined.clear();
             }
             "partition-leader" => {
                 let p = partition::cut(&rig.cluster, &rig.faults, leader, &followers)?;
+                rig.sidelined.push(leader);
                 std::thread::sleep(hold);
                 rig.checkpoint(&label, Some(&storm));
                 p.heal()?;
+                rig.sidelined.clear();
             }
             "partition-follower" => {
                 let p = partition::cut(&rig.cluster, &rig.faults, follower, &[leader])?;
+                rig.sidelined.push(follower);
                 std::thread::sleep(hold);
                 rig.checkpoint(&label, Some(&storm));
                 p.heal()?;
+                rig.sidelined.clear();
             }
             "link-loss" => {
                 let id = if pick == 0 { leader } else { follower };
@@ -109,6 +115,7 @@ pub fn run(seed: u64, minutes: f64) -> anyhow::Result<Report> {
         }
         rig.collect(storm, &format!("{label}: its storm"))?;
         rig.cluster.wait_converged(&rig.cluster.running(), super::T)?;
+        rig.vip_holder()?;
     }
     Ok(rig.finish("random", Some(seed)))
 }

@@ -49,7 +49,7 @@ impl Default for StormSpec {
             mac_tag: 1,
             spread: Duration::from_secs(2),
             budget: Duration::from_secs(180),
-            attempts: 6,
+            attempts: 10,
             nfs_files: image::NFS_FILES.iter().map(|s| s.to_string()).collect(),
             dhcp_to: ([255, 255, 255, 255], 67).into(),
         }
@@ -301,6 +301,10 @@ fn run_client(
                 rec.errors
                     .push(format!("attempt {} at {stage}: {e:#}", rec.attempts));
                 rec.stage = stage;
+                // Firmware that failed to boot resets and starts over; a reset takes a
+                // second or more (randomized here so a burst of clients does not retry in
+                // lock-step, as RFC 2131 4.1 asks of DHCP clients).
+                std::thread::sleep(Duration::from_millis(rand::random::<u64>() % 2000 + 1000));
             }
         }
     }
