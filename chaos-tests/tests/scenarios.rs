@@ -56,10 +56,7 @@ fn every_named_scenario_keeps_every_invariant() {
         w.join().unwrap();
     }
     let results = results.lock().unwrap();
-    assert_eq!(
-        results.len(),
-        named::all().iter().filter(|s| s.ci).count()
-    );
+    assert_eq!(results.len(), named::all().iter().filter(|s| s.ci).count());
     let mut failed = Vec::new();
     for (name, r) in results.iter() {
         match r {

@@ -39,10 +39,16 @@ fn run() -> anyhow::Result<bool> {
     let mut name: Option<String> = None;
     let mut it = args[1..].iter();
     while let Some(a) = it.next() {
-        let mut val = |what: &str| it.next().cloned().with_context(|| format!("{what} needs a value"));
+        let mut val = |what: &str| {
+            it.next()
+                .cloned()
+                .with_context(|| format!("{what} needs a value"))
+        };
         match a.as_str() {
             "--seed" => seed = Some(val("--seed")?.parse().context("--seed: a number")?),
-            "--minutes" => minutes = Some(val("--minutes")?.parse().context("--minutes: a number")?),
+            "--minutes" => {
+                minutes = Some(val("--minutes")?.parse().context("--minutes: a number")?)
+            }
             "--json" => json = true,
             "--report" => report_file = Some(val("--report")?),
             "-h" | "--help" => {
@@ -58,7 +64,11 @@ fn run() -> anyhow::Result<bool> {
             for s in named::all() {
                 println!("{:<28} {}", s.name, s.about);
             }
-            println!("{:<28} seeded random schedule of: {}", "random", random::KINDS.join(", "));
+            println!(
+                "{:<28} seeded random schedule of: {}",
+                "random",
+                random::KINDS.join(", ")
+            );
             return Ok(true);
         }
         "run" => {

@@ -19,8 +19,8 @@ use raftboot::nfs::portmap::NFS_PROG;
 use raftboot_raft::Mac;
 use serde::Serialize;
 
-use self::dhcp::{Backoff, DhcpClient};
 pub use self::dhcp::Lease;
+use self::dhcp::{Backoff, DhcpClient};
 use self::plan::BootPlan;
 use self::tftp::TftpOptions;
 
@@ -74,9 +74,10 @@ impl StageLog {
             v.push((stage.to_string(), Instant::now()));
         }
         if let Ok(h) = self.0.hold.lock() {
-            let _ = self.0.released.wait_timeout_while(h, Duration::from_secs(60), |h| {
-                h.as_deref() == Some(stage)
-            });
+            let _ = self
+                .0
+                .released
+                .wait_timeout_while(h, Duration::from_secs(60), |h| h.as_deref() == Some(stage));
         }
     }
 
@@ -303,8 +304,7 @@ impl BootSim {
     /// Boot once, up to reading the NFS root files, with DHCP on its own socket.
     pub fn run(&self) -> anyhow::Result<BootReport> {
         self.run_with(|| {
-            let sock =
-                UdpSocket::bind(self.dhcp_bind).context("binding the DHCP client socket")?;
+            let sock = UdpSocket::bind(self.dhcp_bind).context("binding the DHCP client socket")?;
             sock.set_broadcast(true)?;
             DhcpClient {
                 link: &dhcp::SocketLink {
@@ -327,19 +327,23 @@ impl BootSim {
     ) -> anyhow::Result<BootReport> {
         let start = Instant::now();
         let mut steps = Vec::new();
-        let mut step =
-            |stage: &str, what: &str, data: Option<&[u8]>, bytes: usize, t: Instant, retries: u32| {
-                steps.push(Step {
-                    stage: stage.into(),
-                    what: what.into(),
-                    bytes: bytes as u64,
-                    ms: ms(t.elapsed()),
-                    retries,
-                    digest: data
-                        .map(|d| blake3::hash(d).to_hex().to_string())
-                        .unwrap_or_default(),
-                });
-            };
+        let mut step = |stage: &str,
+                        what: &str,
+                        data: Option<&[u8]>,
+                        bytes: usize,
+                        t: Instant,
+                        retries: u32| {
+            steps.push(Step {
+                stage: stage.into(),
+                what: what.into(),
+                bytes: bytes as u64,
+                ms: ms(t.elapsed()),
+                retries,
+                digest: data
+                    .map(|d| blake3::hash(d).to_hex().to_string())
+                    .unwrap_or_default(),
+            });
+        };
 
         let t = Instant::now();
         self.enter("dhcp");
@@ -381,7 +385,14 @@ impl BootSim {
             self.enter("loader");
             let (loader, r) =
                 get(server, self.tftp_port, &lease.boot_file, &self.tftp).context("loader")?;
-            step("loader", &lease.boot_file, Some(&loader), loader.len(), t, r);
+            step(
+                "loader",
+                &lease.boot_file,
+                Some(&loader),
+                loader.len(),
+                t,
+                r,
+            );
             let t = Instant::now();
             let (ld, r) =
                 get(server, self.tftp_port, "ldlinux.c32", &self.tftp).context("ldlinux.c32")?;

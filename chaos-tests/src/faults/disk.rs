@@ -34,7 +34,9 @@ pub fn fill(c: &mut Cluster, log: &FaultLog, id: u64) -> anyhow::Result<FullDisk
             .map(|(l, _)| l.prefix.clone())
             .unwrap_or_else(|| std::process::id().to_string())
     );
-    run(Command::new("mount").args(["-t", "tmpfs", "-o", "size=512k", &source]).arg(&cas))?;
+    run(Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=512k", &source])
+        .arg(&cas))?;
     let mut guard = FullDisk {
         mount: cas.clone(),
         node: id,

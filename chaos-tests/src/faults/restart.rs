@@ -10,7 +10,11 @@ pub fn restart_all(c: &mut Cluster, log: &FaultLog) -> anyhow::Result<()> {
     for id in &ids {
         c.kill(*id)?;
     }
-    let i = log.inject("restart-all", None, format!("SIGKILL and restart of {ids:?}"));
+    let i = log.inject(
+        "restart-all",
+        None,
+        format!("SIGKILL and restart of {ids:?}"),
+    );
     for id in c.nodes.keys().copied().collect::<Vec<_>>() {
         c.start_node(id)?;
     }

@@ -28,7 +28,11 @@ pub fn check_final(records: &[ClientRecord], budget: Duration) -> Verdict {
         }
     }
     if bad.is_empty() {
-        let max = records.iter().filter_map(|r| r.total_ms()).max().unwrap_or(0);
+        let max = records
+            .iter()
+            .filter_map(|r| r.total_ms())
+            .max()
+            .unwrap_or(0);
         Verdict::pass(
             NAME,
             format!(

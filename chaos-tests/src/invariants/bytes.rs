@@ -73,7 +73,12 @@ pub fn check_handles(c: &Cluster, nodes: &[u64], export: &str, path: &str, want:
             .ok_or_else(|| anyhow::anyhow!("needs a LAN cluster"))?;
         let addrs: Vec<(u64, std::net::Ipv4Addr)> = nodes
             .iter()
-            .filter_map(|id| c.nodes[id].ns.as_ref().map(|(_, last)| (*id, lan.ip(*last))))
+            .filter_map(|id| {
+                c.nodes[id]
+                    .ns
+                    .as_ref()
+                    .map(|(_, last)| (*id, lan.ip(*last)))
+            })
             .collect();
         let (export, path, want) = (export.to_string(), path.to_string(), want.to_string());
         c.api(move || -> anyhow::Result<Verdict> {

@@ -293,12 +293,16 @@ impl Rig {
                     .map_err(|e| e.to_string())?;
                 let missing = want
                     .iter()
-                    .filter(|a| st.leases.get(&a.ip).map(|l| l.mac.to_string()) != Some(a.mac.clone()))
+                    .filter(|a| {
+                        st.leases.get(&a.ip).map(|l| l.mac.to_string()) != Some(a.mac.clone())
+                    })
                     .count();
                 if missing == 0 {
                     Ok(st)
                 } else {
-                    Err(format!("{missing} ACKed leases not in node {leader}'s table"))
+                    Err(format!(
+                        "{missing} ACKed leases not in node {leader}'s table"
+                    ))
                 }
             });
             let tables = self.read_tables();
@@ -328,7 +332,13 @@ impl Rig {
         if serving.is_empty() {
             return Verdict::fail(bytes::NAME, "no node serves");
         }
-        bytes::check_handles(&self.cluster, &serving, EXPORT, "usr/share/chaos/data0", &want)
+        bytes::check_handles(
+            &self.cluster,
+            &serving,
+            EXPORT,
+            "usr/share/chaos/data0",
+            &want,
+        )
     }
 
     /// Invariants 1-4 after a fault step (while a storm may run).
@@ -336,7 +346,8 @@ impl Rig {
         let now = self.faults.now_ms();
         let mut verdicts = vec![vip::check(&self.sampler)];
         let acks = storm.map(|s| s.acks()).unwrap_or_default();
-        let mut all_acks: Vec<AckedLease> = self.records.iter().flat_map(|r| r.acks.clone()).collect();
+        let mut all_acks: Vec<AckedLease> =
+            self.records.iter().flat_map(|r| r.acks.clone()).collect();
         all_acks.extend(acks);
         verdicts.push(self.check_leases_live(&all_acks));
         if let Some(s) = storm {
@@ -354,7 +365,10 @@ impl Rig {
         };
         for v in &cp.verdicts {
             if !v.ok {
-                eprintln!("chaos: VIOLATION {} after {after}: {}", v.invariant, v.detail);
+                eprintln!(
+                    "chaos: VIOLATION {} after {after}: {}",
+                    v.invariant, v.detail
+                );
             }
         }
         self.checkpoints.push(cp);

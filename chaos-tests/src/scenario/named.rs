@@ -91,7 +91,11 @@ fn past_kernel(p: &[(String, String, u64)], n: usize) -> bool {
 }
 
 fn others(rig: &Rig, id: u64) -> Vec<u64> {
-    rig.cluster.running().into_iter().filter(|i| *i != id).collect()
+    rig.cluster
+        .running()
+        .into_iter()
+        .filter(|i| *i != id)
+        .collect()
 }
 
 fn leader_kill_storm(seed: u64) -> anyhow::Result<Report> {
@@ -307,7 +311,10 @@ fn follower_full_disk(seed: u64) -> anyhow::Result<Report> {
         let v: serde_json::Value = serde_json::from_str(&out).map_err(|e| e.to_string())?;
         let img = v
             .as_array()
-            .and_then(|a| a.iter().find(|i| i["name"] == "after-full" || i["image"]["name"] == "after-full"))
+            .and_then(|a| {
+                a.iter()
+                    .find(|i| i["name"] == "after-full" || i["image"]["name"] == "after-full")
+            })
             .cloned()
             .ok_or("not listed")?;
         if img["ready"].as_u64() == Some(2) {

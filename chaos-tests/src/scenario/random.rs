@@ -56,7 +56,11 @@ pub fn run(seed: u64, minutes: f64) -> anyhow::Result<Report> {
         std::thread::sleep(lead_in);
         match kind {
             "kill-leader" | "kill-follower" => {
-                let id = if kind == "kill-leader" { leader } else { follower };
+                let id = if kind == "kill-leader" {
+                    leader
+                } else {
+                    follower
+                };
                 let k = kill::kill(&mut rig.cluster, &rig.faults, id, kind)?;
                 std::thread::sleep(hold);
                 rig.checkpoint(&label, Some(&storm));
@@ -114,7 +118,8 @@ pub fn run(seed: u64, minutes: f64) -> anyhow::Result<Report> {
             other => anyhow::bail!("unknown fault kind {other}"),
         }
         rig.collect(storm, &format!("{label}: its storm"))?;
-        rig.cluster.wait_converged(&rig.cluster.running(), super::T)?;
+        rig.cluster
+            .wait_converged(&rig.cluster.running(), super::T)?;
         rig.vip_holder()?;
     }
     Ok(rig.finish("random", Some(seed)))

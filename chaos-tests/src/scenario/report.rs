@@ -99,7 +99,10 @@ pub fn fault_costs(records: &[ClientRecord], faults: &[FaultEvent]) -> Vec<Fault
                 .iter()
                 .filter(|iv| iv.1 <= f.at_ms && f.at_ms < iv.2)
                 .map(|iv| {
-                    let base = baseline.get(iv.0.as_str()).map(|v| pct(v, 0.5)).unwrap_or(0);
+                    let base = baseline
+                        .get(iv.0.as_str())
+                        .map(|v| pct(v, 0.5))
+                        .unwrap_or(0);
                     (iv.2 - iv.1).saturating_sub(base)
                 })
                 .collect();
@@ -128,7 +131,9 @@ impl Report {
         let mut o = format!(
             "chaos scenario {}{}: {} in {:.1} s\n",
             self.scenario,
-            self.seed.map(|s| format!(" (seed {s})")).unwrap_or_default(),
+            self.seed
+                .map(|s| format!(" (seed {s})"))
+                .unwrap_or_default(),
             if self.ok { "PASS" } else { "FAIL" },
             self.wall_ms as f64 / 1000.0
         );

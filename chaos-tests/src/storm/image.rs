@@ -50,7 +50,10 @@ impl StormImage {
             b
         };
         let mut digests = BTreeMap::new();
-        digests.insert("vmlinuz".into(), write(&root, "vmlinuz", &blob(KERNEL_BYTES))?);
+        digests.insert(
+            "vmlinuz".into(),
+            write(&root, "vmlinuz", &blob(KERNEL_BYTES))?,
+        );
         digests.insert(
             "initrd.img".into(),
             write(&root, "initrd.img", &blob(INITRD_BYTES))?,
@@ -61,7 +64,11 @@ impl StormImage {
         );
         digests.insert(
             "/etc/raftboot-chaos".into(),
-            write(&root, "etc/raftboot-chaos", format!("seed {seed}\n").as_bytes())?,
+            write(
+                &root,
+                "etc/raftboot-chaos",
+                format!("seed {seed}\n").as_bytes(),
+            )?,
         );
         for i in 0..4 {
             let rel = format!("usr/share/chaos/data{i}");
@@ -91,9 +98,7 @@ impl StormImage {
         match stage {
             "kernel" => self.digests.get("vmlinuz"),
             "initrd" => self.digests.get("initrd.img"),
-            "loader" => self
-                .digests
-                .get(what.rsplit('/').next().unwrap_or(what)),
+            "loader" => self.digests.get(what.rsplit('/').next().unwrap_or(what)),
             "nfs-read" => self.digests.get(what),
             _ => None,
         }

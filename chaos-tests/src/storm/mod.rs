@@ -244,7 +244,9 @@ fn run_client(
     let acks = Arc::new(Mutex::new(Vec::<AckedLease>::new()));
     let mut sim = BootSim::new(
         mac,
-        vec!["255.255.255.255:67".parse().unwrap_or(([255; 4], 67).into())],
+        vec!["255.255.255.255:67"
+            .parse()
+            .unwrap_or(([255; 4], 67).into())],
         "0.0.0.0:68".parse().unwrap_or(([0; 4], 68).into()),
     );
     sim.nfs_files = spec.nfs_files.clone();
