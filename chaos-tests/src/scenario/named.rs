@@ -118,21 +118,16 @@ fn leader_kill_each_stage(seed: u64) -> anyhow::Result<Report> {
     let mut rig = Rig::start(seed)?;
     for stage in ["dhcp", "loader", "kernel", "initrd", "nfs"] {
         let spec = rig.storm_spec(1);
-        // Hold the client at the stage's entry before it starts.
-        let storm = {
-            let s = rig.storm(crate::storm::StormSpec {
-                spread: Duration::ZERO,
-                ..spec
-            })?;
-            s
-        };
+        // All at once: one client, held at the stage's entry.
+        let storm = rig.storm(crate::storm::StormSpec {
+            spread: Duration::ZERO,
+            hold_at: Some(stage.to_string()),
+            ..spec
+        })?;
         let log = storm
             .log(0)
             .cloned()
             .ok_or_else(|| anyhow::anyhow!("no client"))?;
-        log.hold(stage);
-        // The client may already be past the stage when the hold arrives: then it is
-        // released and the next attempt of this stage tries again (bounded).
         let reached = wait::until(&format!("the client at {stage}"), T, || {
             let cur = log.current();
             if cur == stage {

@@ -40,6 +40,9 @@ pub struct StormSpec {
     /// Where DHCP requests go: the LAN's broadcast address, port 67 (the client namespace
     /// has no default route, so the limited broadcast 255.255.255.255 is unreachable).
     pub dhcp_to: std::net::SocketAddr,
+    /// Hold every client at the entry of this stage until the driver releases it
+    /// ([`StageLog::release`] via [`Storm::log`]).
+    pub hold_at: Option<String>,
 }
 
 impl Default for StormSpec {
@@ -52,6 +55,7 @@ impl Default for StormSpec {
             attempts: 10,
             nfs_files: image::NFS_FILES.iter().map(|s| s.to_string()).collect(),
             dhcp_to: ([255, 255, 255, 255], 67).into(),
+            hold_at: None,
         }
     }
 }
@@ -115,6 +119,9 @@ impl Storm {
             .map(|i| {
                 let log = StageLog::default();
                 log.enter("waiting");
+                if let Some(h) = &spec.hold_at {
+                    log.hold(h);
+                }
                 (client_mac(spec.mac_tag, i).to_string(), log)
             })
             .collect();
