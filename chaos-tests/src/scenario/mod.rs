@@ -23,7 +23,7 @@ use crate::faults::FaultLog;
 use crate::invariants::leases::LeaseHistory;
 use crate::invariants::{boots, bytes, convergence, leases, vip, Checkpoint, Verdict};
 use crate::lan::Lan;
-use crate::storm::{image, AckedLease, ClientRecord, Storm, StormImage, StormSpec};
+use crate::storm::{AckedLease, ClientRecord, Storm, StormImage, StormSpec};
 use crate::wait;
 pub use report::Report;
 
@@ -235,7 +235,7 @@ impl Rig {
 
     /// Start a storm from the client namespace.
     pub fn storm(&mut self, spec: StormSpec) -> anyhow::Result<Storm> {
-        Storm::start(&self.lan, &self.client_ns, spec, self.epoch)
+        Storm::start(&self.client_ns, spec, self.epoch)
     }
 
     /// Wait (bounded) until `pred(progress)` holds for the storm: e.g. a quarter of the
@@ -414,9 +414,4 @@ impl Rig {
             ok,
         }
     }
-}
-
-/// The root files every simulated client reads (re-exported for docs and tests).
-pub fn nfs_files() -> Vec<&'static str> {
-    image::NFS_FILES.to_vec()
 }

@@ -19,7 +19,6 @@ use serde::Serialize;
 use crate::bootsim::dhcp::{Backoff, DhcpClient};
 use crate::bootsim::tftp::TftpOptions;
 use crate::bootsim::{BootSim, StageLog, Step};
-use crate::lan::Lan;
 pub use dhcp_hub::DhcpHub;
 pub use image::StormImage;
 use raftboot_raft::Mac;
@@ -112,9 +111,9 @@ pub fn client_mac(tag: u8, i: usize) -> Mac {
 }
 
 impl Storm {
-    /// Start `spec.clients` clients inside namespace `ns` of `lan` (the client host).
-    /// `epoch` is the clock the records and the fault log share.
-    pub fn start(lan: &Lan, ns: &str, spec: StormSpec, epoch: Instant) -> anyhow::Result<Storm> {
+    /// Start `spec.clients` clients inside network namespace `ns` (the client host of a
+    /// [`crate::lan::Lan`]). `epoch` is the clock the records and the fault log share.
+    pub fn start(ns: &str, spec: StormSpec, epoch: Instant) -> anyhow::Result<Storm> {
         let stages: Vec<(String, StageLog)> = (0..spec.clients)
             .map(|i| {
                 let log = StageLog::default();
@@ -130,7 +129,6 @@ impl Storm {
         let all_acks = acks.clone();
         let path = format!("/run/netns/{ns}");
         let file = std::fs::File::open(&path)?;
-        let _ = lan;
         let thread = std::thread::spawn(move || -> anyhow::Result<Vec<ClientRecord>> {
             use std::os::fd::AsFd;
             nix::sched::setns(file.as_fd(), nix::sched::CloneFlags::CLONE_NEWNET)?;
