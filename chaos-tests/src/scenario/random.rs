@@ -1,5 +1,5 @@
 //! Seeded random schedules: one [`Rig`], then steps until the time is up. Each step starts a
-//! storm of 20-40 clients powering on over 4 s, waits a random moment (0.3-3 s), injects one fault chosen by the seed
+//! storm of 20-40 clients powering on over 1 s, waits a random moment (0.1-1.2 s), injects one fault chosen by the seed
 //! (SIGKILL of the leader or a follower, SIGSTOP of the leader, the leader cut into the
 //! minority, a follower cut from one peer, loss and delay on a node's link, a restart of
 //! every node, a clock jump on a follower, a full disk on a follower), holds it for 1-4 s,
@@ -37,7 +37,7 @@ pub fn run(seed: u64, minutes: f64) -> anyhow::Result<Report> {
         step += 1;
         let kind = KINDS[rng.gen_range(0..KINDS.len())];
         let clients = rng.gen_range(20..=40);
-        let lead_in = Duration::from_millis(rng.gen_range(300..3000));
+        let lead_in = Duration::from_millis(rng.gen_range(100..1200));
         let hold = Duration::from_millis(rng.gen_range(1000..4000));
         let pick: usize = rng.gen_range(0..2);
         let label = format!("step {step}: {kind}");
@@ -50,9 +50,9 @@ pub fn run(seed: u64, minutes: f64) -> anyhow::Result<Report> {
             .filter(|i| *i != leader)
             .collect();
         let follower = followers[pick % followers.len().max(1)];
-        // Clients power on over 4 s, so the fault lands among boots in flight.
+        // Clients power on over 1 s, so the fault lands among boots in flight.
         let spec = crate::storm::StormSpec {
-            spread: Duration::from_secs(4),
+            spread: Duration::from_secs(1),
             ..rig.storm_spec(clients)
         };
         let storm = rig.storm(spec)?;
