@@ -33,7 +33,7 @@ pub fn check_steps(records: &[ClientRecord], image: &StormImage) -> Verdict {
                         s.stage,
                         s.what,
                         &s.digest[..s.digest.len().min(12)],
-                        &want[..12]
+                        &want[..want.len().min(12)]
                     ));
                 }
             }
