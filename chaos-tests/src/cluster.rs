@@ -207,6 +207,13 @@ impl Cluster {
 
     /// Start (or restart) one node from its data dir.
     pub fn start_node(&mut self, id: u64) -> anyhow::Result<()> {
+        self.start_node_wrapped(id, &[])
+    }
+
+    /// Start one node with `bootd` run through `wrapper` (a program that execs its
+    /// arguments in place, e.g. `unshare --time --monotonic 3600`), so the PID we keep is
+    /// still bootd's.
+    pub fn start_node_wrapped(&mut self, id: u64, wrapper: &[String]) -> anyhow::Result<()> {
         anyhow::ensure!(
             !self.procs.contains_key(&id),
             "node {id} is already running"
@@ -219,10 +226,19 @@ impl Cluster {
             // `ip netns exec` execs bootd in place: the PID we keep is bootd's.
             Some((ns, _)) => {
                 let mut c = Command::new("ip");
-                c.args(["netns", "exec", ns]).arg(crate::bin("bootd")?);
+                c.args(["netns", "exec", ns])
+                    .args(wrapper)
+                    .arg(crate::bin("bootd")?);
                 c
             }
-            None => Command::new(crate::bin("bootd")?),
+            None => match wrapper.split_first() {
+                Some((prog, rest)) => {
+                    let mut c = Command::new(prog);
+                    c.args(rest).arg(crate::bin("bootd")?);
+                    c
+                }
+                None => Command::new(crate::bin("bootd")?),
+            },
         };
         let child = cmd
             .args(["run", "--config"])
@@ -373,6 +389,12 @@ impl Cluster {
 
     /// Run the real bootctl against this cluster.
     pub fn bootctl(&self, args: &[&str]) -> anyhow::Result<std::process::Output> {
+        Ok(self.bootctl_command(args)?.output()?)
+    }
+
+    /// The bootctl command [`Cluster::bootctl`] runs (in the client namespace on a LAN), to
+    /// spawn it in the background.
+    pub fn bootctl_command(&self, args: &[&str]) -> anyhow::Result<Command> {
         let apis: Vec<String> = self
             .running()
             .iter()
@@ -386,13 +408,12 @@ impl Cluster {
             }
             None => Command::new(crate::bin("bootctl")?),
         };
-        Ok(cmd
-            .arg("--api")
+        cmd.arg("--api")
             .arg(apis.join(","))
             .arg("--token-file")
             .arg(self.dir.path().join("admin.token"))
-            .args(args)
-            .output()?)
+            .args(args);
+        Ok(cmd)
     }
 
     fn log_tail(path: &Path, lines: usize) -> String {

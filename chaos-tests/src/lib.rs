@@ -19,6 +19,10 @@
 //! [`web_tier`] is the web-tier scenario: two QEMU web nodes ([`web_guest`]: site on
 //! tmpfs, busybox httpd, NFS reads from the root) polled over HTTP ([`web_poller`]) while
 //! boot servers are killed and a web node reboots.
+//! The chaos harness: [`faults`] (SIGKILL, SIGSTOP, partitions, netem, full disk,
+//! restart-all, clock jumps), [`storm`] (boot storms of simulated PXE clients),
+//! [`invariants`] (the design's five checkers) and [`scenario`] (named scenarios, seeded
+//! random schedules and their reports; the `chaos` binary runs them).
 
 pub mod arp;
 pub mod boot_rig;
@@ -26,14 +30,18 @@ pub mod bootsim;
 pub mod browser;
 pub mod cluster;
 pub mod dhcp_clients;
+pub mod faults;
 pub mod ganesha;
 pub mod guest;
+pub mod invariants;
 pub mod keepalived;
 pub mod lan;
 pub mod netns;
 pub mod netns_cluster;
 pub mod qemu;
 pub mod ra;
+pub mod scenario;
+pub mod storm;
 pub mod udp_probe;
 pub mod wait;
 pub mod web_guest;

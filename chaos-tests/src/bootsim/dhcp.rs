@@ -42,12 +42,58 @@ impl Default for Backoff {
     }
 }
 
+/// How a client's datagrams travel: its own socket ([`SocketLink`]), or a port of a socket
+/// many simulated clients share (`storm::DhcpHub`).
+pub trait Link {
+    /// Send one request to every server.
+    fn send(&self, msg: &[u8]) -> anyhow::Result<()>;
+    /// The next datagram that may be an answer, or `None` once `deadline` has passed.
+    fn recv(&self, deadline: Instant) -> anyhow::Result<Option<Vec<u8>>>;
+}
+
+/// A client's own UDP socket and where its requests go (the broadcast address and port 67
+/// on a LAN; every node's loopback DHCP port in the local demo, as a broadcast would reach
+/// them all).
+pub struct SocketLink<'a> {
+    pub sock: &'a UdpSocket,
+    pub servers: &'a [SocketAddr],
+}
+
+impl Link for SocketLink<'_> {
+    fn send(&self, msg: &[u8]) -> anyhow::Result<()> {
+        for server in self.servers {
+            self.sock
+                .send_to(msg, server)
+                .context("sending a DHCP request")?;
+        }
+        Ok(())
+    }
+
+    fn recv(&self, deadline: Instant) -> anyhow::Result<Option<Vec<u8>>> {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Ok(None);
+        }
+        self.sock.set_read_timeout(Some(left))?;
+        let mut buf = [0u8; 1500];
+        match self.sock.recv_from(&mut buf) {
+            Ok((n, _)) => Ok(Some(buf[..n].to_vec())),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                Ok(None)
+            }
+            Err(e) => Err(e).context("receiving a DHCP reply"),
+        }
+    }
+}
+
 /// One DHCP client.
 pub struct DhcpClient<'a> {
-    pub sock: &'a UdpSocket,
-    /// Where requests go (the broadcast address and port 67 on a LAN; every node's loopback
-    /// DHCP port in the local demo, as a broadcast would reach them all).
-    pub servers: &'a [SocketAddr],
+    pub link: &'a dyn Link,
     pub mac: Mac,
     pub ipxe: bool,
     pub backoff: Backoff,
@@ -82,34 +128,12 @@ impl DhcpClient<'_> {
         sent: &mut u32,
     ) -> anyhow::Result<Message> {
         let mut timeout = self.backoff.first;
-        let mut buf = [0u8; 1500];
         for _ in 0..self.backoff.tries {
-            for server in self.servers {
-                self.sock
-                    .send_to(msg, server)
-                    .context("sending a DHCP request")?;
-            }
+            self.link.send(msg)?;
             *sent += 1;
             let deadline = Instant::now() + timeout;
-            loop {
-                let left = deadline.saturating_duration_since(Instant::now());
-                if left.is_zero() {
-                    break;
-                }
-                self.sock.set_read_timeout(Some(left))?;
-                let n = match self.sock.recv_from(&mut buf) {
-                    Ok((n, _)) => n,
-                    Err(e)
-                        if matches!(
-                            e.kind(),
-                            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                        ) =>
-                    {
-                        break
-                    }
-                    Err(e) => return Err(e).context("receiving a DHCP reply"),
-                };
-                let Ok(m) = Message::decode(&mut dhcproto::Decoder::new(&buf[..n])) else {
+            while let Some(buf) = self.link.recv(deadline)? {
+                let Ok(m) = Message::decode(&mut dhcproto::Decoder::new(&buf)) else {
                     continue;
                 };
                 if m.xid() != xid || m.chaddr().get(..6) != Some(&self.mac.0[..]) {
@@ -123,15 +147,19 @@ impl DhcpClient<'_> {
             timeout = timeout.saturating_mul(2);
         }
         bail!(
-            "no {want:?} from {:?} after {} tries",
-            self.servers,
-            self.backoff.tries
+            "no {want:?} after {} tries (last wait {:?})",
+            self.backoff.tries,
+            timeout / 2
         )
     }
 
     /// The whole DORA exchange.
     pub fn dora(&self) -> anyhow::Result<Lease> {
-        let xid: u32 = rand::random();
+        self.dora_xid(rand::random())
+    }
+
+    /// The whole DORA exchange with a given transaction id.
+    pub fn dora_xid(&self, xid: u32) -> anyhow::Result<Lease> {
         let mut sent = 0;
         let offer = self.exchange(
             &self.build(Kind::Discover, xid).encode(),

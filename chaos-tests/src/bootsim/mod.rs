@@ -19,6 +19,7 @@ use raftboot::nfs::portmap::NFS_PROG;
 use raftboot_raft::Mac;
 use serde::Serialize;
 
+pub use self::dhcp::Lease;
 use self::dhcp::{Backoff, DhcpClient};
 use self::plan::BootPlan;
 use self::tftp::TftpOptions;
@@ -43,6 +44,72 @@ pub struct BootSim {
     pub tftp: TftpOptions,
     /// Timeout of each NFS reply.
     pub nfs_timeout: Duration,
+    /// NFS reconnects (portmapper, MOUNT, LOOKUP and READ again) after a failed call, as
+    /// the kernel's NFS client retransmits and reconnects when its server goes away.
+    pub nfs_reconnects: u32,
+    /// Where the client publishes each stage it enters (`dhcp`, `loader`, `config`,
+    /// `kernel`, `initrd`, `nfs`, `done`) with the time, for drivers that inject a fault at
+    /// a given stage; the last entry is the current stage.
+    pub stage: Option<StageLog>,
+}
+
+/// The stages a client entered, with times; shared between the client and its driver,
+/// which may also hold the client at the entry of one stage (to inject a fault exactly
+/// there) and release it.
+#[derive(Debug, Clone, Default)]
+pub struct StageLog(std::sync::Arc<StageInner>);
+
+#[derive(Debug, Default)]
+pub struct StageInner {
+    log: std::sync::Mutex<Vec<(String, Instant)>>,
+    hold: std::sync::Mutex<Option<String>>,
+    released: std::sync::Condvar,
+}
+
+impl StageLog {
+    /// Note that the client entered `stage` now; if the driver holds this stage, wait
+    /// (at most 60 s) until it releases it.
+    pub fn enter(&self, stage: &str) {
+        if let Ok(mut v) = self.0.log.lock() {
+            v.push((stage.to_string(), Instant::now()));
+        }
+        if let Ok(h) = self.0.hold.lock() {
+            let _ = self
+                .0
+                .released
+                .wait_timeout_while(h, Duration::from_secs(60), |h| h.as_deref() == Some(stage));
+        }
+    }
+
+    /// Hold the client when it enters `stage`.
+    pub fn hold(&self, stage: &str) {
+        if let Ok(mut h) = self.0.hold.lock() {
+            *h = Some(stage.to_string());
+        }
+    }
+
+    /// Let a held client go on.
+    pub fn release(&self) {
+        if let Ok(mut h) = self.0.hold.lock() {
+            *h = None;
+        }
+        self.0.released.notify_all();
+    }
+
+    /// The current stage (`""` before the first).
+    pub fn current(&self) -> String {
+        self.0
+            .log
+            .lock()
+            .ok()
+            .and_then(|v| v.last().map(|s| s.0.clone()))
+            .unwrap_or_default()
+    }
+
+    /// Every stage entered so far.
+    pub fn history(&self) -> Vec<(String, Instant)> {
+        self.0.log.lock().map(|v| v.clone()).unwrap_or_default()
+    }
 }
 
 /// One finished step.
@@ -55,6 +122,8 @@ pub struct Step {
     /// Re-sends the step needed (DHCP datagrams beyond the two of a clean DORA, TFTP
     /// packets re-sent after a timeout, NFS reconnects).
     pub retries: u32,
+    /// BLAKE3 of the bytes the step read (empty for steps that read no file).
+    pub digest: String,
 }
 
 /// The result of one simulated boot.
@@ -152,7 +221,62 @@ fn resolve_relative(base: &str, next: &str) -> String {
     next.to_string()
 }
 
+/// Failures the simulator recovers from are printed only when `RAFTBOOT_SIM_VERBOSE` is set.
+fn tracing_note(msg: &str) {
+    if std::env::var_os("RAFTBOOT_SIM_VERBOSE").is_some() {
+        eprintln!("bootsim: {msg}");
+    }
+}
+
 impl BootSim {
+    /// MOUNT the export through the portmapper and read every root file: the mount step
+    /// and one step per file.
+    fn nfs_root(&self, nfs_server: Ipv4Addr, export: &str) -> anyhow::Result<(Step, Vec<Step>)> {
+        let t = Instant::now();
+        let pm = SocketAddr::new(IpAddr::V4(nfs_server), self.portmap_port);
+        let mut pmc = NfsClient::connect(pm, self.nfs_timeout).context("portmapper")?;
+        let mount_port = pmc.getport(MOUNT_PROG, 3).context("GETPORT mount")?;
+        let nfs_port = pmc.getport(NFS_PROG, 3).context("GETPORT nfs")?;
+        drop(pmc);
+        let mut mc = NfsClient::connect(
+            SocketAddr::new(IpAddr::V4(nfs_server), mount_port),
+            self.nfs_timeout,
+        )
+        .context("MOUNT")?;
+        let root = mc.mnt(export).with_context(|| format!("MNT {export}"))?;
+        drop(mc);
+        let mount = Step {
+            stage: "nfs-mount".into(),
+            what: format!("{nfs_server}:{export}"),
+            bytes: 0,
+            ms: ms(t.elapsed()),
+            retries: 0,
+            digest: String::new(),
+        };
+        let mut nc = NfsClient::connect(
+            SocketAddr::new(IpAddr::V4(nfs_server), nfs_port),
+            self.nfs_timeout,
+        )
+        .context("NFS")?;
+        let mut reads = Vec::new();
+        for f in &self.nfs_files {
+            let t = Instant::now();
+            let fh = nc.walk(&root, f).with_context(|| format!("LOOKUP {f}"))?;
+            let data = nc
+                .read_all(&fh, 65536)
+                .with_context(|| format!("READ {f}"))?;
+            reads.push(Step {
+                stage: "nfs-read".into(),
+                what: format!("/{}", f.trim_start_matches('/')),
+                bytes: data.len() as u64,
+                ms: ms(t.elapsed()),
+                retries: 0,
+                digest: blake3::hash(&data).to_hex().to_string(),
+            });
+        }
+        Ok((mount, reads))
+    }
+
     /// A BIOS PXE client with the default timings.
     pub fn new(mac: Mac, dhcp_servers: Vec<SocketAddr>, dhcp_bind: SocketAddr) -> BootSim {
         BootSim {
@@ -166,39 +290,68 @@ impl BootSim {
             dhcp_backoff: Backoff::default(),
             tftp: TftpOptions::default(),
             nfs_timeout: Duration::from_secs(5),
+            nfs_reconnects: 0,
+            stage: None,
         }
     }
 
-    /// Boot once, up to reading the NFS root files.
+    fn enter(&self, stage: &str) {
+        if let Some(log) = &self.stage {
+            log.enter(stage);
+        }
+    }
+
+    /// Boot once, up to reading the NFS root files, with DHCP on its own socket.
     pub fn run(&self) -> anyhow::Result<BootReport> {
+        self.run_with(|| {
+            let sock = UdpSocket::bind(self.dhcp_bind).context("binding the DHCP client socket")?;
+            sock.set_broadcast(true)?;
+            DhcpClient {
+                link: &dhcp::SocketLink {
+                    sock: &sock,
+                    servers: &self.dhcp_servers,
+                },
+                mac: self.mac,
+                ipxe: self.ipxe,
+                backoff: self.dhcp_backoff,
+            }
+            .dora()
+        })
+    }
+
+    /// Boot once with the lease `dhcp` obtains (e.g. over a socket shared by many
+    /// simulated clients), then the files and the NFS root.
+    pub fn run_with(
+        &self,
+        dhcp: impl FnOnce() -> anyhow::Result<dhcp::Lease>,
+    ) -> anyhow::Result<BootReport> {
         let start = Instant::now();
         let mut steps = Vec::new();
-        let mut step = |stage: &str, what: &str, bytes: usize, t: Instant, retries: u32| {
+        let mut step = |stage: &str,
+                        what: &str,
+                        data: Option<&[u8]>,
+                        bytes: usize,
+                        t: Instant,
+                        retries: u32| {
             steps.push(Step {
                 stage: stage.into(),
                 what: what.into(),
                 bytes: bytes as u64,
                 ms: ms(t.elapsed()),
                 retries,
+                digest: data
+                    .map(|d| blake3::hash(d).to_hex().to_string())
+                    .unwrap_or_default(),
             });
         };
 
         let t = Instant::now();
-        let sock = UdpSocket::bind(self.dhcp_bind).context("binding the DHCP client socket")?;
-        sock.set_broadcast(true)?;
-        let lease = DhcpClient {
-            sock: &sock,
-            servers: &self.dhcp_servers,
-            mac: self.mac,
-            ipxe: self.ipxe,
-            backoff: self.dhcp_backoff,
-        }
-        .dora()
-        .context("DHCP")?;
-        drop(sock);
+        self.enter("dhcp");
+        let lease = dhcp().context("DHCP")?;
         step(
             "dhcp",
             &format!("ack {} boot file {}", lease.ip, lease.boot_file),
+            None,
             0,
             t,
             lease.sent.saturating_sub(2),
@@ -213,9 +366,10 @@ impl BootSim {
             let mut chains = 0;
             loop {
                 let t = Instant::now();
+                self.enter("config");
                 let (script, r) =
                     get(server, self.tftp_port, &name, &self.tftp).context("iPXE script")?;
-                step("config", &name, script.len(), t, r);
+                step("config", &name, Some(&script), script.len(), t, r);
                 let text = String::from_utf8_lossy(&script);
                 let p = plan::from_ipxe(&text);
                 match plan::ipxe_chain(&text, &self.mac.to_string()) {
@@ -228,14 +382,23 @@ impl BootSim {
             }
         } else {
             let t = Instant::now();
+            self.enter("loader");
             let (loader, r) =
                 get(server, self.tftp_port, &lease.boot_file, &self.tftp).context("loader")?;
-            step("loader", &lease.boot_file, loader.len(), t, r);
+            step(
+                "loader",
+                &lease.boot_file,
+                Some(&loader),
+                loader.len(),
+                t,
+                r,
+            );
             let t = Instant::now();
             let (ld, r) =
                 get(server, self.tftp_port, "ldlinux.c32", &self.tftp).context("ldlinux.c32")?;
-            step("loader", "ldlinux.c32", ld.len(), t, r);
+            step("loader", "ldlinux.c32", Some(&ld), ld.len(), t, r);
             let t = Instant::now();
+            self.enter("config");
             let mut found = None;
             let mut misses = Vec::new();
             for name in plan::pxelinux_names(&self.mac.to_string(), lease.ip) {
@@ -250,7 +413,7 @@ impl BootSim {
             let Some((name, (cfg, r))) = found else {
                 bail!("no pxelinux config: {}", misses.join("; "));
             };
-            step("config", &name, cfg.len(), t, r);
+            step("config", &name, Some(&cfg), cfg.len(), t, r);
             plan::from_pxelinux(&String::from_utf8_lossy(&cfg))
         };
 
@@ -259,50 +422,39 @@ impl BootSim {
                 bail!("the boot config names no {stage}");
             };
             let t = Instant::now();
+            self.enter(stage);
             let (data, r) = get(server, self.tftp_port, file, &self.tftp)
                 .with_context(|| format!("{stage} {file}"))?;
             if data.is_empty() {
                 bail!("{stage} {file} is empty");
             }
-            step(stage, file, data.len(), t, r);
+            step(stage, file, Some(&data), data.len(), t, r);
         }
 
         let Some((nfs_server, export)) = &plan.nfs_root else {
             bail!("the boot config names no nfsroot");
         };
-        let t = Instant::now();
-        let pm = SocketAddr::new(IpAddr::V4(*nfs_server), self.portmap_port);
-        let mut pmc = NfsClient::connect(pm, self.nfs_timeout).context("portmapper")?;
-        let mount_port = pmc.getport(MOUNT_PROG, 3).context("GETPORT mount")?;
-        let nfs_port = pmc.getport(NFS_PROG, 3).context("GETPORT nfs")?;
-        drop(pmc);
-        let mut mc = NfsClient::connect(
-            SocketAddr::new(IpAddr::V4(*nfs_server), mount_port),
-            self.nfs_timeout,
-        )
-        .context("MOUNT")?;
-        let root = mc.mnt(export).with_context(|| format!("MNT {export}"))?;
-        drop(mc);
-        step("nfs-mount", &format!("{nfs_server}:{export}"), 0, t, 0);
-        let mut nc = NfsClient::connect(
-            SocketAddr::new(IpAddr::V4(*nfs_server), nfs_port),
-            self.nfs_timeout,
-        )
-        .context("NFS")?;
-        for f in &self.nfs_files {
-            let t = Instant::now();
-            let fh = nc.walk(&root, f).with_context(|| format!("LOOKUP {f}"))?;
-            let data = nc
-                .read_all(&fh, 65536)
-                .with_context(|| format!("READ {f}"))?;
-            step(
-                "nfs-read",
-                &format!("/{}", f.trim_start_matches('/')),
-                data.len(),
-                t,
-                0,
-            );
-        }
+        self.enter("nfs");
+        let mut reconnects = 0;
+        let (mount_step, reads) = loop {
+            match self.nfs_root(*nfs_server, export) {
+                Ok(r) => break r,
+                Err(e) if reconnects < self.nfs_reconnects => {
+                    reconnects += 1;
+                    tracing_note(&format!("NFS: {e:#}; reconnecting ({reconnects})"));
+                    // The client's retransmit backoff (0.5 s, doubling), as the kernel's
+                    // NFS client waits before it reconnects.
+                    std::thread::sleep(Duration::from_millis(500 << reconnects.min(4)));
+                }
+                Err(e) => return Err(e),
+            }
+        };
+        steps.push(Step {
+            retries: reconnects,
+            ..mount_step
+        });
+        steps.extend(reads);
+        self.enter("done");
         Ok(BootReport {
             mac: self.mac.to_string(),
             ip: Some(lease.ip),
