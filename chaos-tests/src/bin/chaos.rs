@@ -4,6 +4,7 @@
 //!
 //!     chaos list
 //!     chaos run NAME [--seed S] [--json] [--report FILE]
+//!     chaos run web-tier [--report FILE]     (two QEMU web nodes; FILE gets every poll as CSV)
 //!     chaos random --seed S --minutes M [--json] [--report FILE]
 //!
 //! Exits 1 on any invariant violation (the seed is printed so the run can be replayed),
@@ -11,6 +12,7 @@
 
 use anyhow::{bail, Context};
 use chaos_tests::scenario::{named, random, Report};
+use chaos_tests::web_tier::{self, WebTierOptions};
 
 fn main() {
     match run() {
@@ -65,6 +67,10 @@ fn run() -> anyhow::Result<bool> {
                 println!("{:<28} {}", s.name, s.about);
             }
             println!(
+                "{:<28} two QEMU web nodes keep serving while boot servers are killed; one reboots during an outage",
+                WEB_TIER
+            );
+            println!(
                 "{:<28} seeded random schedule of: {}",
                 "random",
                 random::KINDS.join(", ")
@@ -73,6 +79,9 @@ fn run() -> anyhow::Result<bool> {
         }
         "run" => {
             let name = name.with_context(|| format!("run needs a scenario name\n{}", usage()))?;
+            if name == WEB_TIER {
+                return run_web_tier(report_file.as_deref());
+            }
             let seed = seed.unwrap_or_else(rand::random);
             eprintln!("chaos: scenario {name}, seed {seed}");
             named::run(&name, seed)?
@@ -98,6 +107,29 @@ fn run() -> anyhow::Result<bool> {
         );
     }
     Ok(report.ok)
+}
+
+/// The web-tier scenario's name (it runs QEMU guests, not a boot storm).
+const WEB_TIER: &str = "web-tier";
+
+fn run_web_tier(csv: Option<&str>) -> anyhow::Result<bool> {
+    let opts = WebTierOptions::default();
+    eprintln!(
+        "chaos: scenario {WEB_TIER}, boot budget {:?}",
+        opts.boot_budget
+    );
+    let report = web_tier::run(&opts)?;
+    print!("{report}");
+    if let Some(f) = csv {
+        std::fs::write(f, report.polls_csv()).with_context(|| f.to_string())?;
+    }
+    if !report.passed() {
+        eprintln!(
+            "chaos: VIOLATION in {WEB_TIER}:\n  {}",
+            report.violations.join("\n  ")
+        );
+    }
+    Ok(report.passed())
 }
 
 fn emit(report: &Report, json: bool, file: Option<&str>) -> anyhow::Result<()> {
