@@ -43,6 +43,15 @@ enum Cmd {
         #[arg(long)]
         i_have_lost_quorum: bool,
     },
+    /// Internal: the VIP lease guard a running node starts for itself (see
+    /// `raftboot::vip::lease_guard`). Reads deadlines on stdin.
+    #[command(hide = true)]
+    VipGuard {
+        #[arg(long)]
+        netns: String,
+        #[arg(long)]
+        link: String,
+    },
     /// Run a three-node demo cluster on loopback (unprivileged ports, data under --dir).
     Local {
         /// Where the config, secrets, data and logs go.
@@ -83,6 +92,13 @@ fn shutdown_on_signals() -> anyhow::Result<CancellationToken> {
 async fn main() {
     let cli = Cli::parse();
     init_tracing();
+    if let Cmd::VipGuard { netns, link } = &cli.cmd {
+        if let Err(e) = raftboot::vip::lease_guard::run_guard(netns, link) {
+            eprintln!("bootd vip-guard: {e}");
+            std::process::exit(1);
+        }
+        return;
+    }
     let result = match cli.cmd {
         Cmd::Run { config, node_id } => match cluster_config::NodeConfig::load(&config, node_id) {
             Ok(cfg) => match shutdown_on_signals() {
@@ -133,6 +149,8 @@ async fn main() {
             Ok(stop) => raftboot::local::run(&dir, !no_demo, stop).await,
             Err(e) => Err(e),
         },
+        // Handled before the runtime work above.
+        Cmd::VipGuard { .. } => Ok(()),
     };
     if let Err(e) = result {
         eprintln!("bootd: {e:#}");

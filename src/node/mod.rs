@@ -209,7 +209,16 @@ pub async fn run(cfg: NodeConfig, shutdown: CancellationToken) -> anyhow::Result
                 prefix: v.prefix,
                 gateway: None,
                 prepared: false,
+                guard: None,
             };
+            let link = backend.link.clone();
+            match crate::vip::lease_guard::LeaseGuard::spawn(&ns.path.display().to_string(), &link)
+            {
+                Ok(g) => backend.guard = Some(g),
+                Err(e) => {
+                    tracing::error!(error = %e, "could not start the VIP lease guard; a stopped bootd would keep the VIP")
+                }
+            }
             // Created now so that a claim is only "add the address, link up, announce".
             if let Err(e) = backend.prepare() {
                 tracing::warn!(error = %e, "could not pre-create the VIP macvlan; claims will create it");

@@ -8,6 +8,14 @@ pub trait VipBackend: Send {
     fn claim(&mut self) -> Result<(), String>;
     /// Remove the address.
     fn release(&mut self) -> Result<(), String>;
+    /// While holding: renew the backstop lease until `valid_for` from now, the instant the
+    /// hold rule would stop allowing the hold (`ZERO`: not holding). See
+    /// [`super::lease_guard`].
+    fn renew(&mut self, _valid_for: std::time::Duration) {}
+    /// True (once) when the backstop took the VIP down because no renewal came in time.
+    fn lease_expired(&mut self) -> bool {
+        false
+    }
 }
 
 /// A backend that only records what it was asked to do.
@@ -15,6 +23,10 @@ pub trait VipBackend: Send {
 pub struct RecordingBackend {
     pub events: Vec<&'static str>,
     pub fail_claims: bool,
+    /// The last lease renewal asked for.
+    pub last_renewal: Option<std::time::Duration>,
+    /// Report an expired lease at the next check (then clear).
+    pub expire_next: bool,
 }
 
 impl VipBackend for RecordingBackend {
@@ -29,5 +41,11 @@ impl VipBackend for RecordingBackend {
     fn release(&mut self) -> Result<(), String> {
         self.events.push("release");
         Ok(())
+    }
+    fn renew(&mut self, valid_for: std::time::Duration) {
+        self.last_renewal = Some(valid_for);
+    }
+    fn lease_expired(&mut self) -> bool {
+        std::mem::take(&mut self.expire_next)
     }
 }

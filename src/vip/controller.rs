@@ -15,7 +15,7 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use super::backend::VipBackend;
-use super::decision::{decide, refusal, Action, LeaderView};
+use super::decision::{decide, refusal, valid_for, Action, LeaderView};
 use super::moves::{MoveLog, VipEvent, VipEventKind};
 
 /// Claim/release counters, the current holding state and the move log, shared with the
@@ -145,6 +145,7 @@ impl<B: VipBackend> VipController<B> {
                 // believe we hold it. DHCP stops answering before the address goes.
                 *holds = false;
                 self.stats.held.store(0, Ordering::SeqCst);
+                self.backend.renew(Duration::ZERO);
                 self.stats.releases.fetch_add(1, Ordering::Relaxed);
                 if let Err(e) = self.backend.release() {
                     self.stats.errors.fetch_add(1, Ordering::Relaxed);
@@ -190,6 +191,11 @@ impl<B: VipBackend> VipController<B> {
                 tracing::info!(term, "leader; claiming the VIP once a quorum acknowledges");
             }
             let since = leading.filter(|(t, _)| *t == term).map(|(_, at)| at);
+            if holds && self.backend.lease_expired() {
+                // The guard took the VIP down while this process was not running: release
+                // for real (so nothing believes it holds), then claim again if allowed.
+                self.apply(Action::Release, term, "lease_expired", &mut holds, None);
+            }
             let reason = refusal(&view, self.hold).unwrap_or("");
             self.apply(
                 decide(&view, self.hold, holds),
@@ -198,6 +204,9 @@ impl<B: VipBackend> VipController<B> {
                 &mut holds,
                 since,
             );
+            if holds {
+                self.backend.renew(valid_for(&view, self.hold));
+            }
             if view.yielding {
                 self.stats.yield_acked.store(true, Ordering::SeqCst);
             }

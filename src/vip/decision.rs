@@ -46,6 +46,17 @@ pub fn refusal(v: &LeaderView, hold: Duration) -> Option<&'static str> {
     }
 }
 
+/// How much longer the rule allows this node to hold the VIP, from the view's instant
+/// (`ZERO` when it may not hold it): the hold window minus the aged quorum acknowledgement.
+pub fn valid_for(v: &LeaderView, hold: Duration) -> Duration {
+    match (refusal(v, hold), v.quorum_ack_ms) {
+        (None, Some(ms)) => {
+            hold.saturating_sub(Duration::from_millis(ms).saturating_add(v.report_age))
+        }
+        _ => Duration::ZERO,
+    }
+}
+
 /// The action for a node that currently `holds` (or not) the VIP.
 pub fn decide(v: &LeaderView, hold: Duration, holds: bool) -> Action {
     match (may_hold(v, hold), holds) {

@@ -18,6 +18,9 @@ pub struct MacvlanBackend {
     pub gateway: Option<std::net::Ipv4Addr>,
     /// The macvlan exists in the VIP namespace (down, no address).
     pub prepared: bool,
+    /// The backstop that takes the VIP down if this process stops renewing
+    /// ([`super::lease_guard`]); `None` if it could not be started.
+    pub guard: Option<super::lease_guard::LeaseGuard>,
 }
 
 fn host(args: &[&str]) -> Result<(), String> {
@@ -85,6 +88,19 @@ impl VipBackend for MacvlanBackend {
             Err(e) => tracing::warn!(error = %e, "gratuitous ARP skipped"),
         }
         Ok(())
+    }
+
+    fn renew(&mut self, valid_for: std::time::Duration) {
+        if let Some(g) = &mut self.guard {
+            if let Err(e) = g.renew(valid_for) {
+                tracing::error!(error = %e, "VIP lease guard gone; a stopped bootd would keep the VIP");
+                self.guard = None;
+            }
+        }
+    }
+
+    fn lease_expired(&mut self) -> bool {
+        self.guard.as_ref().is_some_and(|g| g.take_expired())
     }
 
     fn release(&mut self) -> Result<(), String> {

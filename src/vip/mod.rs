@@ -8,6 +8,8 @@
 //! [`decision`] is the pure rule; [`backend`] is what claiming and releasing do (a recording
 //! fake for tests; [`linux`] puts the VIP on a macvlan inside [`netns`], a network
 //! namespace only this process holds);
+//! [`lease_guard`] is the backstop for a bootd that is alive but stopped: a helper process
+//! that takes the VIP down when the controller stops renewing its lease;
 //! [`controller`] is the thin loop that feeds the rule from the metrics watch, and records
 //! every claim, release and observed election in a [`moves::MoveLog`].
 
@@ -15,6 +17,7 @@ pub mod backend;
 pub mod controller;
 pub mod decision;
 pub mod garp;
+pub mod lease_guard;
 pub mod linux;
 pub mod moves;
 pub mod netns;
