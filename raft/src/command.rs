@@ -62,6 +62,18 @@ pub enum Command {
     /// [`crate::types::Response::Batch`]; one refused command does not undo the others. A
     /// nested batch is refused.
     Batch(Vec<Command>),
+    /// A command submitted through the admin API by the token named `actor`: applied like
+    /// `cmd`, and, when accepted, recorded in the audit trail ([`crate::state::AuditLog`]).
+    /// `cmd` may not be a batch or another attributed command.
+    Attributed { actor: String, cmd: Box<Command> },
+    /// An audit record for an accepted state-changing call that is not itself a state
+    /// command (membership changes, planned failover, blob collection): `action` says what,
+    /// `detail` with which arguments.
+    AuditNote {
+        actor: String,
+        action: String,
+        detail: String,
+    },
 }
 
 impl Command {
@@ -83,6 +95,8 @@ impl Command {
             Command::RollbackGroup { .. } => "rollback_group",
             Command::SetReadiness { .. } => "set_readiness",
             Command::Batch(_) => "batch",
+            Command::Attributed { .. } => "attributed",
+            Command::AuditNote { .. } => "audit_note",
         }
     }
 }
