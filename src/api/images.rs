@@ -248,6 +248,12 @@ pub async fn gc(
     let grace = Duration::from_secs(req.grace_secs);
     let r = blocking(move || crate::images::gc::collect(&s, &manifests, grace).map_err(cas_err))
         .await?;
-    note(&st, &who, "image_gc", format!("grace {}s: {r:?}", req.grace_secs)).await;
+    note(
+        &st,
+        &who,
+        "image_gc",
+        format!("grace {}s: {r:?}", req.grace_secs),
+    )
+    .await;
     Ok(Json(r))
 }

@@ -74,9 +74,16 @@ fn agent_builder() -> ureq::AgentBuilder {
 /// Whether a transport error is a TLS failure (certificate not trusted, handshake refused).
 fn is_tls_failure(t: &ureq::Transport) -> bool {
     let text = format!("{t} {:?}", std::error::Error::source(t));
-    ["certificate", "Certificate", "TLS", "tls", "handshake", "CertNotValid"]
-        .iter()
-        .any(|k| text.contains(k))
+    [
+        "certificate",
+        "Certificate",
+        "TLS",
+        "tls",
+        "handshake",
+        "CertNotValid",
+    ]
+    .iter()
+    .any(|k| text.contains(k))
 }
 
 impl AdminClient {
@@ -92,13 +99,9 @@ impl AdminClient {
 
     /// Speak HTTPS and trust only the CA certificates in `ca_file` (PEM).
     pub fn with_ca(mut self, ca_file: &std::path::Path) -> Result<Self, CtlError> {
-        use raftboot_raft::peer::tls::{load_roots, provider};
+        use raftboot_raft::peer::tls::{https_client_config, load_roots};
         let roots = load_roots(ca_file).map_err(|e| CtlError::Invalid(format!("--ca: {e}")))?;
-        let config = rustls::ClientConfig::builder_with_provider(provider())
-            .with_safe_default_protocol_versions()
-            .map_err(|e| CtlError::Tls(e.to_string()))?
-            .with_root_certificates(roots)
-            .with_no_client_auth();
+        let config = https_client_config(roots).map_err(|e| CtlError::Tls(e.to_string()))?;
         self.agent = agent_builder()
             .tls_config(std::sync::Arc::new(config))
             .build();
@@ -112,10 +115,15 @@ impl AdminClient {
             Some(ca) => format!("its certificate is not signed by the CA in {ca} (wrong --ca?)"),
             None => "give the cluster CA with --ca FILE (or RAFTBOOT_CA)".to_string(),
         };
-        CtlError::Tls(format!("{api} refused: {t}; {hint}"))
+        CtlError::Tls(format!("cannot verify {api}: {t}; {hint}"))
     }
 
-    fn transport(&self, api: &str, t: ureq::Transport, tried: &mut Vec<String>) -> Option<CtlError> {
+    fn transport(
+        &self,
+        api: &str,
+        t: ureq::Transport,
+        tried: &mut Vec<String>,
+    ) -> Option<CtlError> {
         if is_tls_failure(&t) {
             return Some(self.tls_refused(api, &t));
         }

@@ -161,8 +161,7 @@ fn build(
     let secret = files::read_secret(src, &wire.secret_file, &secret_file)?;
     let admin_token = files::read_token(src, &wire.admin_token_file, &admin_token_file)?;
     let tls = security::TlsFiles::from_wire(src, wire.tls.as_ref(), node_id)?;
-    let api_tokens =
-        security::tokens_from_wire(src, wire.api.as_ref(), &admin_token, node_id)?;
+    let api_tokens = security::tokens_from_wire(src, wire.api.as_ref(), &admin_token, node_id)?;
     Ok(NodeConfig {
         source: src.path.to_path_buf(),
         node_id,

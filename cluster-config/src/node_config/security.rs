@@ -138,8 +138,7 @@ pub(crate) fn tokens_from_wire(
             }
         };
         let path = files::resolve(src, &t.secret_file, "api.tokens.secret_file", node_id)?;
-        let secret =
-            files::read_named_token(src, &t.secret_file, &path, "api.tokens.secret_file")?;
+        let secret = files::read_named_token(src, &t.secret_file, &path, "api.tokens.secret_file")?;
         if secret == admin_token || out.iter().any(|o| o.secret == secret) {
             return Err(src.error(
                 Some(t.secret_file.span()),

@@ -398,12 +398,18 @@ fn named_tokens_and_tls() {
     // Wrong scope, reserved name, same secret as the admin token, missing CA: each named.
     let bad_scope = sec.replace("\"read\"", "\"root\"");
     let e = d
-        .parse(&format!("{HEAD}{bad_scope}{}", three().replace(HEAD, "")), None)
+        .parse(
+            &format!("{HEAD}{bad_scope}{}", three().replace(HEAD, "")),
+            None,
+        )
         .unwrap_err();
     assert_eq!(e.key, "api.tokens.scope");
     let reserved = sec.replace("name = \"ops\"", "name = \"admin\"");
     let e = d
-        .parse(&format!("{HEAD}{reserved}{}", three().replace(HEAD, "")), None)
+        .parse(
+            &format!("{HEAD}{reserved}{}", three().replace(HEAD, "")),
+            None,
+        )
         .unwrap_err();
     assert_eq!(e.key, "api.tokens.name");
     let same = sec.replace("ops.token", "a.token");
@@ -419,6 +425,9 @@ fn named_tokens_and_tls() {
     assert!(e.to_string().contains("missing-ca.crt"), "{e}");
     let unknown = sec.replace("ca_file", "ca_path");
     assert!(d
-        .parse(&format!("{HEAD}{unknown}{}", three().replace(HEAD, "")), None)
+        .parse(
+            &format!("{HEAD}{unknown}{}", three().replace(HEAD, "")),
+            None
+        )
         .is_err());
 }

@@ -48,11 +48,12 @@ impl PeerClient {
             let tcp = TcpStream::connect(&self.addr).await?;
             tcp.set_nodelay(true)?;
             let mut s: PeerStream = match self.auth.tls() {
-                Some(tls) => {
-                    tokio::time::timeout(super::auth::HANDSHAKE_TIMEOUT, tls.connect(&self.addr, tcp))
-                        .await
-                        .map_err(|_| PeerError::Timeout)??
-                }
+                Some(tls) => tokio::time::timeout(
+                    super::auth::HANDSHAKE_TIMEOUT,
+                    tls.connect(&self.addr, tcp),
+                )
+                .await
+                .map_err(|_| PeerError::Timeout)??,
                 None => Box::new(tcp),
             };
             self.auth.dial(&mut s, self.target).await?;

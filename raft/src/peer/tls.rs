@@ -117,6 +117,16 @@ impl TlsMaterial {
     }
 }
 
+/// A client config that trusts only `roots` and presents no certificate (HTTPS clients of
+/// the admin API: bootctl, tests).
+pub fn https_client_config(roots: Arc<RootCertStore>) -> Result<ClientConfig, TlsError> {
+    Ok(ClientConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| TlsError::Setup(e.to_string()))?
+        .with_root_certificates(roots)
+        .with_no_client_auth())
+}
+
 /// Mutual TLS for peer connections.
 pub struct PeerTls {
     connector: TlsConnector,
@@ -169,7 +179,11 @@ impl PeerTls {
 
     /// Run the client side of the TLS handshake on `tcp`, checking the listener's
     /// certificate names `addr`.
-    pub async fn connect(&self, addr: &str, tcp: TcpStream) -> Result<PeerStream, super::PeerError> {
+    pub async fn connect(
+        &self,
+        addr: &str,
+        tcp: TcpStream,
+    ) -> Result<PeerStream, super::PeerError> {
         let name = server_name(addr).map_err(|e| super::PeerError::Tls(e.to_string()))?;
         let s = self
             .connector
@@ -201,7 +215,10 @@ mod tests {
             server_name("10.1.2.3:7100"),
             Ok(ServerName::IpAddress(_))
         ));
-        assert!(matches!(server_name("boot-a:7100"), Ok(ServerName::DnsName(_))));
+        assert!(matches!(
+            server_name("boot-a:7100"),
+            Ok(ServerName::DnsName(_))
+        ));
         assert!(server_name("bad name:7100").is_err());
     }
 
@@ -211,8 +228,14 @@ mod tests {
         let Ok(dir) = dir else { return };
         let empty = dir.path().join("empty.pem");
         let _ = std::fs::write(&empty, "");
-        let e = load_certs(&empty).err().map(|e| e.to_string()).unwrap_or_default();
-        assert!(e.contains("empty.pem") && e.contains("no PEM certificate"), "{e}");
+        let e = load_certs(&empty)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(
+            e.contains("empty.pem") && e.contains("no PEM certificate"),
+            "{e}"
+        );
         let e = load_roots(&dir.path().join("nope.pem"))
             .err()
             .map(|e| e.to_string())
