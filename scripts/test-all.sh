@@ -15,10 +15,11 @@ export RAFTBOOT_BIN_DIR="$CARGO_TARGET_DIR/debug"
 # (isc-dhcp-client: dhclient; udhcpc; kea-admin: ISC perfdhcp; kea-dhcp4-server: the address
 # server beside proxyDHCP), real TFTP clients (tftp-hpa, curl, atftp), PXE loaders (pxelinux,
 # syslinux-common), a real PXE firmware (QEMU with its iPXE ROMs) and what the QEMU guests
-# boot (Debian's kernel, and initramfs-tools to build an NFS-root initrd for it).
+# boot (Debian's kernel, and initramfs-tools to build an NFS-root initrd for it), and openssl
+# (the TLS tests make their cluster CA and certificates with it).
 APT_PACKAGES=(iproute2 util-linux busybox libnfs-utils debootstrap isc-dhcp-client udhcpc kea-admin
   kea-dhcp4-server tftp-hpa curl atftp pxelinux syslinux-common qemu-system-x86 ipxe-qemu
-  linux-image-amd64 initramfs-tools)
+  linux-image-amd64 initramfs-tools openssl)
 need=()
 for p in "${APT_PACKAGES[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || need+=("$p")
