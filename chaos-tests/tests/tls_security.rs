@@ -157,6 +157,53 @@ async fn tls_cluster_refuses_strangers_and_audits_every_write() {
         text(&o)
     );
 
+    // An image import: blobs go up over HTTPS, replicas pull them from peers over mutual
+    // TLS, and the registration is audited.
+    let tree = dir.join("tree");
+    std::fs::create_dir_all(tree.join("etc")).unwrap();
+    std::fs::write(tree.join("etc/hostname"), "tls-test\n").unwrap();
+    let payload: Vec<u8> = (0..300_000u32).map(|i| (i * 7 % 251) as u8).collect();
+    std::fs::write(tree.join("etc/payload"), payload).unwrap();
+    let o = bootctl(
+        &leader_api,
+        &admin_tok,
+        Some(&ca),
+        &[
+            "image",
+            "import",
+            tree.to_str().unwrap(),
+            "--name",
+            "tiny",
+            "--quiet",
+        ],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let images_client = c.any_client();
+    let ready = tokio::task::block_in_place(|| {
+        chaos_tests::wait::until("image tiny ready on 3 boot servers", T, || {
+            let v: Vec<raftboot::api::images::ImageView> =
+                images_client.get("/v1/images").map_err(|e| e.to_string())?;
+            match v.iter().find(|v| v.image.name == "tiny") {
+                Some(v) if v.ready == 3 => Ok(v.ready),
+                other => Err(format!("{other:?}")),
+            }
+        })
+    })
+    .unwrap();
+    assert_eq!(ready, 3);
+    let o = bootctl(
+        &leader_api,
+        &read_tok,
+        Some(&ca),
+        &["audit", "--json", "--limit", "1"],
+    );
+    let last: Vec<AuditEntry> = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(last.len(), 1, "{last:?}");
+    assert_eq!(
+        (last[0].actor.as_str(), last[0].action.as_str()),
+        ("admin", "register_image")
+    );
+
     // bootctl without the CA: plain HTTP to the HTTPS port is answered with a clear error.
     let o = bootctl(&leader_api, &admin_tok, None, &["status"]);
     println!("no CA, plain http: {}", text(&o));
