@@ -384,4 +384,22 @@ fn tls_cluster_on_a_lan_elects_replicates_and_fails_over() {
         "{trail:#?}"
     );
     assert!(trail[1].detail.contains("db2"), "{trail:#?}");
+
+    // A planned failover (its Hold and Campaign requests travel over mutual TLS) moves
+    // leadership, and is audited.
+    let before = c.wait_leader(T).unwrap();
+    let o = c.bootctl(&["failover"]).unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    let after = c.wait_leader(T).unwrap();
+    assert_ne!(after, before, "{}", text(&o));
+    chaos_tests::wait::until("the failover in the audit trail", T, || {
+        let o = c.bootctl(&["audit", "--json"]).map_err(|e| e.to_string())?;
+        let trail: Vec<AuditEntry> =
+            serde_json::from_slice(&o.stdout).map_err(|e| format!("{e}: {}", text(&o)))?;
+        match trail.last() {
+            Some(e) if e.action == "failover" && e.actor == "admin" => Ok(()),
+            other => Err(format!("{other:?}")),
+        }
+    })
+    .unwrap();
 }

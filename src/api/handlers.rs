@@ -282,7 +282,10 @@ pub async fn failover(
     let detail = format!("{req:?}");
     let r = st.failover.run(req).await;
     if r.is_ok() {
-        note(&st, &who, "failover", detail).await;
+        // Recorded in the background: the answer (and a drill's timeline) must not wait
+        // for the new leader to commit the audit entry.
+        let st = st.clone();
+        tokio::spawn(async move { note(&st, &who, "failover", detail).await });
     }
     r.map(Json).map_err(|e| match e {
         FailoverError::Plan(PlanError::NotLeader { leader }) => ApiError::Rejected(format!(
