@@ -73,7 +73,14 @@ fn agent_builder() -> ureq::AgentBuilder {
 
 /// Whether a transport error is a TLS failure (certificate not trusted, handshake refused).
 fn is_tls_failure(t: &ureq::Transport) -> bool {
-    let text = format!("{t} {:?}", std::error::Error::source(t));
+    // The message and the cause only: the URL (part of the Display) may contain anything.
+    let text = format!(
+        "{} {}",
+        t.message().unwrap_or_default(),
+        std::error::Error::source(t)
+            .map(|e| e.to_string())
+            .unwrap_or_default()
+    );
     [
         "certificate",
         "Certificate",
