@@ -15,11 +15,12 @@ export RAFTBOOT_BIN_DIR="$CARGO_TARGET_DIR/debug"
 # (isc-dhcp-client: dhclient; udhcpc; kea-admin: ISC perfdhcp; kea-dhcp4-server: the address
 # server beside proxyDHCP), real TFTP clients (tftp-hpa, curl, atftp), PXE loaders (pxelinux,
 # syslinux-common), a real PXE firmware (QEMU with its iPXE ROMs) and what the QEMU guests
-# boot (Debian's kernel, and initramfs-tools to build an NFS-root initrd for it), and a real
-# browser for the status page (headless chromium, driven by chromium-driver).
+# boot (Debian's kernel, and initramfs-tools to build an NFS-root initrd for it), a real
+# browser for the status page (headless chromium, driven by chromium-driver), and openssl
+# (the TLS tests make their cluster CA and certificates with it).
 APT_PACKAGES=(iproute2 util-linux busybox libnfs-utils debootstrap isc-dhcp-client udhcpc kea-admin
   kea-dhcp4-server tftp-hpa curl atftp pxelinux syslinux-common qemu-system-x86 ipxe-qemu
-  linux-image-amd64 initramfs-tools chromium chromium-driver)
+  linux-image-amd64 initramfs-tools chromium chromium-driver openssl)
 need=()
 for p in "${APT_PACKAGES[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || need+=("$p")

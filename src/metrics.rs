@@ -105,6 +105,7 @@ pub fn render(st: &AppState) -> String {
         ("identity", &p.refused_identity),
         ("rpc_sender", &p.refused_rpc_sender),
         ("malformed", &p.malformed_frames),
+        ("tls", &p.refused_tls),
     ] {
         let _ = writeln!(
             o,
@@ -132,6 +133,13 @@ pub fn render(st: &AppState) -> String {
         "counter",
         "Admin API calls refused for a bad token.",
         st.api_unauthorized.load(Ordering::Relaxed),
+    );
+    metric(
+        &mut o,
+        "raftboot_admin_forbidden_total",
+        "counter",
+        "Admin API calls refused because the token's scope does not allow them.",
+        st.api_forbidden.load(Ordering::Relaxed),
     );
     let r = &st.replica_stats;
     metric(

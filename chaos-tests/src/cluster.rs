@@ -32,6 +32,13 @@ pub struct Spec {
     /// On a LAN: more of the `[dhcp]` table (which always has `interface = "eth0"`, so the
     /// nodes answer DHCP on the LAN).
     pub dhcp_toml: Option<String>,
+    /// Generate a cluster CA and one certificate per node (openssl CLI) and configure
+    /// `[tls]`: HTTPS admin API, mutual-TLS peers. Clients then trust [`Cluster::ca`].
+    pub tls: bool,
+    /// Also configure named tokens: `ops` with the read scope ([`Cluster::read_token`]) and
+    /// `deploy` with the admin scope ([`Cluster::deploy_token`]), in `read.token` and
+    /// `deploy.token` of the cluster directory.
+    pub named_tokens: bool,
 }
 
 impl Default for Spec {
@@ -47,6 +54,8 @@ impl Default for Spec {
             on_lan: false,
             vip_hold_ms: None,
             dhcp_toml: None,
+            tls: false,
+            named_tokens: false,
         }
     }
 }
@@ -74,6 +83,12 @@ pub struct Cluster {
     procs: BTreeMap<u64, Child>,
     /// The LAN (when `on_lan`) and the client namespace.
     pub lan: Option<(std::sync::Arc<Lan>, String)>,
+    /// The cluster CA certificate, when the cluster runs with TLS.
+    pub ca: Option<PathBuf>,
+    /// The read-only token `ops`, when configured.
+    pub read_token: Option<String>,
+    /// The admin-scope token `deploy`, when configured.
+    pub deploy_token: Option<String>,
 }
 
 /// Hands out distinct free loopback ports: each probe listener stays open until the
@@ -178,6 +193,42 @@ impl Cluster {
             nodes.insert(id, n);
         }
         drop(ports);
+        let ca = if spec.tls {
+            let pki = crate::pki::TestPki::new(&dir.path().join("tls"), "cluster")?;
+            for n in nodes.values() {
+                let ips: Vec<std::net::IpAddr> = [&n.peer, &n.admin]
+                    .iter()
+                    .filter_map(|a| a.parse::<std::net::SocketAddr>().ok())
+                    .map(|a| a.ip())
+                    .collect();
+                pki.issue(&n.name, &ips, &[n.name.as_str()])?;
+            }
+            toml.push_str(
+                "\n[tls]\ncert_file = \"tls/node{id}.crt\"\nkey_file = \"tls/node{id}.key\"\nca_file = \"tls/cluster-ca.crt\"\n",
+            );
+            Some(pki.ca_cert)
+        } else {
+            None
+        };
+        let mut named = Vec::new();
+        if spec.named_tokens {
+            for (name, scope, file) in [
+                ("ops", "read", "read.token"),
+                ("deploy", "admin", "deploy.token"),
+            ] {
+                let t: String = (0..16)
+                    .map(|_| format!("{:02x}", rand::random::<u8>()))
+                    .collect();
+                std::fs::write(dir.path().join(file), &t)?;
+                let _ = write!(
+                    toml,
+                    "\n[[api.tokens]]\nname = \"{name}\"\nscope = \"{scope}\"\nsecret_file = \"{file}\"\n"
+                );
+                named.push(t);
+            }
+        }
+        let deploy_token = named.pop();
+        let read_token = named.pop();
         toml.push('\n');
         let lan = match lan {
             Some(mut l) => {
@@ -197,6 +248,9 @@ impl Cluster {
             nodes,
             procs: BTreeMap::new(),
             lan,
+            ca,
+            read_token,
+            deploy_token,
         };
         let ids: Vec<u64> = c.nodes.keys().copied().collect();
         for id in ids {
@@ -317,13 +371,23 @@ impl Cluster {
 
     /// An admin client for one node; its calls must run where the node is reachable.
     pub fn client_unchecked(&self, id: u64) -> AdminClient {
-        AdminClient::new(vec![self.nodes[&id].admin.clone()], self.token.clone())
+        self.admin_client(vec![self.nodes[&id].admin.clone()], self.token.clone())
+    }
+
+    /// An admin client for `apis` with `token`, trusting the cluster CA when there is one.
+    pub fn admin_client(&self, apis: Vec<String>, token: String) -> AdminClient {
+        let plain = AdminClient::new(apis.clone(), token.clone());
+        match &self.ca {
+            // A CA that cannot be read shows up as a clear error on the first call.
+            Some(ca) => AdminClient::new(apis, token).with_ca(ca).unwrap_or(plain),
+            None => plain,
+        }
     }
 
     /// An admin client trying every running node.
     pub fn any_client(&self) -> AdminClient {
         assert!(self.lan.is_none(), "Cluster::any_client on a LAN cluster would call from the host namespace; use Cluster::api");
-        AdminClient::new(
+        self.admin_client(
             self.running()
                 .iter()
                 .map(|id| self.nodes[id].admin.clone())
@@ -408,6 +472,9 @@ impl Cluster {
             }
             None => Command::new(crate::bin("bootctl")?),
         };
+        if let Some(ca) = &self.ca {
+            cmd.arg("--ca").arg(ca);
+        }
         cmd.arg("--api")
             .arg(apis.join(","))
             .arg("--token-file")

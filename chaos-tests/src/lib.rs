@@ -38,6 +38,7 @@ pub mod keepalived;
 pub mod lan;
 pub mod netns;
 pub mod netns_cluster;
+pub mod pki;
 pub mod qemu;
 pub mod ra;
 pub mod scenario;

@@ -22,8 +22,8 @@ pub use error::ConfigError;
 pub use inventory::{HostSpec, Inventory};
 pub use mac::{format_mac, parse_mac};
 pub use node_config::{
-    BootFiles, Dhcp, DhcpMode, NodeConfig, NodeEntry, RaftTimings, Role, Services, TftpSettings,
-    UnknownClients, Vip, DEFAULT_LOADER_IMAGE, PXE_PORT,
+    ApiToken, BootFiles, Dhcp, DhcpMode, NodeConfig, NodeEntry, RaftTimings, Role, Scope, Services,
+    TftpSettings, TlsFiles, UnknownClients, Vip, ADMIN_TOKEN_NAME, DEFAULT_LOADER_IMAGE, PXE_PORT,
 };
 
 /// The three-node, single-machine configuration used by `bootd local`.

@@ -66,6 +66,18 @@ pub enum Command {
     /// is not empty unless `force`; the decision is made here, in `apply`, so two restores
     /// racing each other cannot both land on an empty cluster.
     Restore { state: Box<State>, force: bool },
+    /// A command submitted through the admin API by the token named `actor`: applied like
+    /// `cmd`, and, when accepted, recorded in the audit trail ([`crate::state::AuditLog`]).
+    /// `cmd` may not be a batch or another attributed command.
+    Attributed { actor: String, cmd: Box<Command> },
+    /// An audit record for an accepted state-changing call that is not itself a state
+    /// command (membership changes, planned failover, blob collection): `action` says what,
+    /// `detail` with which arguments.
+    AuditNote {
+        actor: String,
+        action: String,
+        detail: String,
+    },
 }
 
 impl Command {
@@ -88,6 +100,8 @@ impl Command {
             Command::SetReadiness { .. } => "set_readiness",
             Command::Batch(_) => "batch",
             Command::Restore { .. } => "restore",
+            Command::Attributed { .. } => "attributed",
+            Command::AuditNote { .. } => "audit_note",
         }
     }
 }

@@ -132,9 +132,22 @@ pub fn snapshot_membership(
 }
 
 fn decode_data(bytes: &[u8]) -> Result<SmData, StorageError> {
-    let mut data: SmData = codec::decode(bytes).map_err(sm_read_err)?;
+    let mut data: SmData = match codec::decode(bytes) {
+        Ok(d) => d,
+        Err(first) => decode_before_audit(bytes).ok_or_else(|| sm_read_err(first))?,
+    };
     data.state.reindex();
     Ok(data)
+}
+
+/// Snapshots written before the audit trail existed end where the trail would start (it is
+/// the last encoded field of [`State`], which is the last field of [`SmData`]): decode them
+/// as if an empty trail followed.
+fn decode_before_audit(bytes: &[u8]) -> Option<SmData> {
+    let empty = codec::encode(&crate::state::AuditLog::default()).ok()?;
+    let mut padded = bytes.to_vec();
+    padded.extend_from_slice(empty.get(1..)?);
+    codec::decode(&padded).ok()
 }
 
 async fn store_snapshot(
@@ -262,5 +275,33 @@ impl RaftStateMachine<TypeConfig> for SledStateMachine {
             meta: s.meta,
             snapshot: Box::new(Cursor::new(s.data)),
         }))
+    }
+}
+
+#[cfg(test)]
+mod compat_tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn snapshot_without_audit_trail_decodes_with_an_empty_one() {
+        let mut data = SmData::default();
+        data.state.next_image_seq = 7;
+        data.state.audit.record(1, "ops", "put_host", "x".into());
+        let new = codec::encode(&data).unwrap();
+        let mut empty_audit = data.clone();
+        empty_audit.state.audit = Default::default();
+        let without = codec::encode(&empty_audit).unwrap();
+        let trail_len = codec::encode(&crate::state::AuditLog::default())
+            .unwrap()
+            .len()
+            - 1;
+        // An old snapshot: the same bytes minus the trailing (empty) trail.
+        let old = &without[..without.len() - trail_len];
+        let back = decode_data(old).unwrap();
+        assert_eq!(back.state.next_image_seq, 7);
+        assert!(back.state.audit.entries.is_empty());
+        assert_eq!(decode_data(&new).unwrap().state.audit.entries.len(), 1);
+        assert!(decode_data(&old[..old.len() - 1]).is_err());
     }
 }

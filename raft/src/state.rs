@@ -5,9 +5,11 @@
 //! [`Response::Rejected`] and leave the state unchanged. Lease allocation lives in
 //! [`crate::state::leases`].
 
+mod audit;
 mod leases;
 mod occupancy;
 
+pub use audit::{AuditEntry, AuditLog, AUDIT_MAX};
 pub use occupancy::Occupancy;
 
 use std::collections::BTreeMap;
@@ -95,6 +97,10 @@ pub struct State {
     /// image name -> node -> readiness
     pub readiness: BTreeMap<String, BTreeMap<NodeId, Readiness>>,
     pub next_image_seq: u64,
+    /// Who changed what through the admin API, and when (bounded). Must stay the last
+    /// encoded field: snapshots written before it existed decode with an empty trail
+    /// (see [`crate::sm_store`]).
+    pub audit: AuditLog,
     /// Derived index (MAC -> leased address); rebuilt after decoding.
     #[serde(skip)]
     lease_by_mac: BTreeMap<Mac, Ipv4Addr>,
@@ -172,6 +178,27 @@ impl State {
         match cmd {
             Command::Batch(_) => reject("nested batch"),
             Command::Restore { state, force } => self.restore(state, *force),
+            Command::Attributed { actor, cmd } => match cmd.as_ref() {
+                Command::Batch(_) | Command::Attributed { .. } | Command::AuditNote { .. } => {
+                    reject("an attributed command must be a single plain command")
+                }
+                inner => {
+                    let r = self.apply_one(inner, now);
+                    if !matches!(r, Response::Rejected(_)) {
+                        self.audit
+                            .record(now, actor, inner.kind(), audit_detail(inner));
+                    }
+                    r
+                }
+            },
+            Command::AuditNote {
+                actor,
+                action,
+                detail,
+            } => {
+                self.audit.record(now, actor, action, detail.clone());
+                Response::Ok
+            }
             Command::PutHost(h) => self.put_host(h),
             Command::RemoveHost { mac } => match self.hosts.remove(mac) {
                 Some(old) => {
@@ -379,3 +406,17 @@ impl State {
 
 #[cfg(test)]
 mod tests;
+
+/// What the audit trail says about an accepted command: its arguments, except for a
+/// restore, whose argument is a whole state (only its size is worth keeping).
+fn audit_detail(cmd: &Command) -> String {
+    match cmd {
+        Command::Restore { state, force } => format!(
+            "restore of {} hosts, {} leases, {} images (force: {force})",
+            state.hosts.len(),
+            state.leases.len(),
+            state.images.len()
+        ),
+        other => format!("{other:?}"),
+    }
+}

@@ -13,6 +13,9 @@ use crate::writer::WriteError;
 pub enum ApiError {
     #[error("not authorized")]
     Unauthorized,
+    /// A valid token whose scope does not allow the call.
+    #[error("forbidden: {0}")]
+    Forbidden(String),
     #[error("invalid input: {0}")]
     Invalid(String),
     #[error("not found: {0}")]
@@ -39,6 +42,7 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, kind) = match &self {
             ApiError::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
+            ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
             ApiError::Invalid(_) => (StatusCode::BAD_REQUEST, "invalid_input"),
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             ApiError::NoLeader => (StatusCode::SERVICE_UNAVAILABLE, "no_leader"),

@@ -15,15 +15,46 @@ use super::types::{
     AddMember, ApplyHosts, ApplyReport, FailoverReport, FailoverRequest, LeaseRequest, MemberInfo,
     NodeStatus,
 };
-use super::{AppState, Authed};
+use super::{Admin, AppState, Authed};
 
 type St = State<Arc<AppState>>;
 
-async fn commit(st: &AppState, cmd: Command) -> Result<Response, ApiError> {
+/// Commit `cmd` on behalf of token `who`: the state machine records it in the audit trail
+/// when it accepts it.
+pub(super) async fn commit(st: &AppState, who: &Admin, cmd: Command) -> Result<Response, ApiError> {
+    let cmd = Command::Attributed {
+        actor: who.name.clone(),
+        cmd: Box::new(cmd),
+    };
     match st.writer.submit(cmd).await? {
         Response::Rejected(m) => Err(ApiError::Rejected(m)),
         r => Ok(r),
     }
+}
+
+/// Record an accepted call that is not a state command (membership, failover, gc). Best
+/// effort after the fact: the call itself already succeeded.
+pub(super) async fn note(st: &AppState, who: &Admin, action: &str, detail: String) {
+    let cmd = Command::AuditNote {
+        actor: who.name.clone(),
+        action: action.to_string(),
+        detail,
+    };
+    if let Err(e) = st.writer.submit(cmd).await {
+        tracing::warn!(action, error = %e, "could not record the audit entry");
+    }
+}
+
+/// The audit trail, oldest first (the newest `limit` entries, default all kept).
+pub async fn audit(
+    _: Authed,
+    State(st): St,
+    axum::extract::Query(q): axum::extract::Query<super::types::AuditQuery>,
+) -> Json<Vec<raftboot_raft::state::AuditEntry>> {
+    let g = st.shared.read();
+    let entries = &g.state.audit.entries;
+    let skip = entries.len().saturating_sub(q.limit.unwrap_or(usize::MAX));
+    Json(entries.iter().skip(skip).cloned().collect())
 }
 
 pub async fn metrics(State(st): St) -> impl IntoResponse {
@@ -96,28 +127,28 @@ pub async fn list_hosts(_: Authed, State(st): St) -> Json<Vec<Host>> {
 }
 
 pub async fn put_host(
-    _: Authed,
+    who: Admin,
     State(st): St,
     Json(h): Json<Host>,
 ) -> Result<Json<Host>, ApiError> {
-    commit(&st, Command::PutHost(h.clone())).await?;
+    commit(&st, &who, Command::PutHost(h.clone())).await?;
     Ok(Json(h))
 }
 
 pub async fn remove_host(
-    _: Authed,
+    who: Admin,
     State(st): St,
     Path(mac): Path<String>,
 ) -> Result<Json<()>, ApiError> {
     let mac: Mac = mac
         .parse()
         .map_err(|e: raftboot_raft::mac::ParseMacError| ApiError::Invalid(e.to_string()))?;
-    commit(&st, Command::RemoveHost { mac }).await?;
+    commit(&st, &who, Command::RemoveHost { mac }).await?;
     Ok(Json(()))
 }
 
 pub async fn apply_hosts(
-    _: Authed,
+    who: Admin,
     State(st): St,
     Json(req): Json<ApplyHosts>,
 ) -> Result<Json<ApplyReport>, ApiError> {
@@ -127,11 +158,11 @@ pub async fn apply_hosts(
         match current.get(&h.mac) {
             Some(old) if old == h => report.unchanged += 1,
             Some(_) => {
-                commit(&st, Command::PutHost(h.clone())).await?;
+                commit(&st, &who, Command::PutHost(h.clone())).await?;
                 report.updated += 1;
             }
             None => {
-                commit(&st, Command::PutHost(h.clone())).await?;
+                commit(&st, &who, Command::PutHost(h.clone())).await?;
                 report.added += 1;
             }
         }
@@ -141,7 +172,7 @@ pub async fn apply_hosts(
             .keys()
             .filter(|m| !req.hosts.iter().any(|h| &h.mac == *m))
         {
-            commit(&st, Command::RemoveHost { mac: *mac }).await?;
+            commit(&st, &who, Command::RemoveHost { mac: *mac }).await?;
             report.removed += 1;
         }
     }
@@ -153,11 +184,11 @@ pub async fn list_groups(_: Authed, State(st): St) -> Json<Vec<Group>> {
 }
 
 pub async fn put_group(
-    _: Authed,
+    who: Admin,
     State(st): St,
     Json(g): Json<Group>,
 ) -> Result<Json<Group>, ApiError> {
-    commit(&st, Command::PutGroup(g.clone())).await?;
+    commit(&st, &who, Command::PutGroup(g.clone())).await?;
     Ok(Json(g))
 }
 
@@ -166,11 +197,11 @@ pub async fn list_pools(_: Authed, State(st): St) -> Json<Vec<Pool>> {
 }
 
 pub async fn put_pool(
-    _: Authed,
+    who: Admin,
     State(st): St,
     Json(p): Json<Pool>,
 ) -> Result<Json<Pool>, ApiError> {
-    commit(&st, Command::PutPool(p.clone())).await?;
+    commit(&st, &who, Command::PutPool(p.clone())).await?;
     Ok(Json(p))
 }
 
@@ -179,7 +210,7 @@ pub async fn list_leases(_: Authed, State(st): St) -> Json<Vec<Lease>> {
 }
 
 pub async fn allocate_lease(
-    _: Authed,
+    who: Admin,
     State(st): St,
     Json(r): Json<LeaseRequest>,
 ) -> Result<Json<Response>, ApiError> {
@@ -189,11 +220,11 @@ pub async fn allocate_lease(
         requested: r.requested,
         lease_secs: r.lease_secs,
     };
-    Ok(Json(commit(&st, cmd).await?))
+    Ok(Json(commit(&st, &who, cmd).await?))
 }
 
 pub async fn add_member(
-    _: Authed,
+    who: Admin,
     State(st): St,
     Json(m): Json<AddMember>,
 ) -> Result<Json<()>, ApiError> {
@@ -210,14 +241,16 @@ pub async fn add_member(
         admin_addr: m.admin_addr,
         witness: m.witness,
     };
+    let detail = format!("node {} {node}", m.id);
     st.writer
         .membership(MembershipChange::Add { id: m.id, node })
         .await?;
+    note(&st, &who, "add_member", detail).await;
     Ok(Json(()))
 }
 
 pub async fn remove_member(
-    _: Authed,
+    who: Admin,
     State(st): St,
     Path(id): Path<u64>,
 ) -> Result<Json<()>, ApiError> {
@@ -235,17 +268,26 @@ pub async fn remove_member(
     st.writer
         .membership(MembershipChange::Remove { id })
         .await?;
+    note(&st, &who, "remove_member", format!("node {id}")).await;
     Ok(Json(()))
 }
 
 /// Planned failover, run by the leader (bootctl finds it first).
 pub async fn failover(
-    _: Authed,
+    who: Admin,
     State(st): St,
     Json(req): Json<FailoverRequest>,
 ) -> Result<Json<FailoverReport>, ApiError> {
     use crate::failover::{FailoverError, PlanError};
-    st.failover.run(req).await.map(Json).map_err(|e| match e {
+    let detail = format!("{req:?}");
+    let r = st.failover.run(req).await;
+    if r.is_ok() {
+        // Recorded in the background: the answer (and a drill's timeline) must not wait
+        // for the new leader to commit the audit entry.
+        let st = st.clone();
+        tokio::spawn(async move { note(&st, &who, "failover", detail).await });
+    }
+    r.map(Json).map_err(|e| match e {
         FailoverError::Plan(PlanError::NotLeader { leader }) => ApiError::Rejected(format!(
             "this node is not the leader (ask node {})",
             leader.map(|l| l.to_string()).unwrap_or_else(|| "?".into())

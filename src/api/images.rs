@@ -14,7 +14,8 @@ use raftboot_raft::{Command, NodeId, Response};
 use serde::{Deserialize, Serialize};
 
 use super::error::ApiError;
-use super::{AppState, Authed};
+use super::handlers::{commit, note};
+use super::{Admin, AppState, Authed};
 use crate::cas::{BlobStore, CasError, Digest};
 use crate::images::gc::GcReport;
 
@@ -78,7 +79,7 @@ async fn blocking<T: Send + 'static>(
 }
 
 pub async fn missing(
-    _: Authed,
+    _: Admin,
     State(st): St,
     Json(req): Json<DigestList>,
 ) -> Result<Json<DigestList>, ApiError> {
@@ -88,7 +89,7 @@ pub async fn missing(
 }
 
 pub async fn put_blob(
-    _: Authed,
+    _: Admin,
     State(st): St,
     Path(digest): Path<String>,
     body: Bytes,
@@ -102,7 +103,7 @@ pub async fn put_blob(
 }
 
 pub async fn register(
-    _: Authed,
+    who: Admin,
     State(st): St,
     Json(req): Json<RegisterImage>,
 ) -> Result<Json<Image>, ApiError> {
@@ -134,9 +135,8 @@ pub async fn register(
         manifest: manifest.to_string(),
         size: req.size,
     };
-    match st.writer.submit(cmd).await? {
+    match commit(&st, &who, cmd).await? {
         Response::Image(img) => Ok(Json(img)),
-        Response::Rejected(m) => Err(ApiError::Rejected(m)),
         other => Err(ApiError::Unavailable(format!("unexpected {other:?}"))),
     }
 }
@@ -189,7 +189,7 @@ pub async fn list(_: Authed, State(st): St) -> Json<Vec<ImageView>> {
 }
 
 pub async fn activate(
-    _: Authed,
+    who: Admin,
     State(st): St,
     Path(name): Path<String>,
     Json(req): Json<ActivateImage>,
@@ -205,43 +205,34 @@ pub async fn activate(
             view.ready, view.replicas
         )));
     }
-    match st
-        .writer
-        .submit(Command::ActivateImage {
-            group: req.group,
-            image: name,
-        })
-        .await?
-    {
-        Response::Rejected(m) => Err(ApiError::Rejected(m)),
-        _ => Ok(Json(())),
-    }
+    let cmd = Command::ActivateImage {
+        group: req.group,
+        image: name,
+    };
+    commit(&st, &who, cmd).await?;
+    Ok(Json(()))
 }
 
 pub async fn rollback(
-    _: Authed,
+    who: Admin,
     State(st): St,
     Path(group): Path<String>,
 ) -> Result<Json<()>, ApiError> {
-    match st.writer.submit(Command::RollbackGroup { group }).await? {
-        Response::Rejected(m) => Err(ApiError::Rejected(m)),
-        _ => Ok(Json(())),
-    }
+    commit(&st, &who, Command::RollbackGroup { group }).await?;
+    Ok(Json(()))
 }
 
 pub async fn remove(
-    _: Authed,
+    who: Admin,
     State(st): St,
     Path(name): Path<String>,
 ) -> Result<Json<()>, ApiError> {
-    match st.writer.submit(Command::RemoveImage { name }).await? {
-        Response::Rejected(m) => Err(ApiError::Rejected(m)),
-        _ => Ok(Json(())),
-    }
+    commit(&st, &who, Command::RemoveImage { name }).await?;
+    Ok(Json(()))
 }
 
 pub async fn gc(
-    _: Authed,
+    who: Admin,
     State(st): St,
     Json(req): Json<GcRequest>,
 ) -> Result<Json<GcReport>, ApiError> {
@@ -257,5 +248,12 @@ pub async fn gc(
     let grace = Duration::from_secs(req.grace_secs);
     let r = blocking(move || crate::images::gc::collect(&s, &manifests, grace).map_err(cas_err))
         .await?;
+    note(
+        &st,
+        &who,
+        "image_gc",
+        format!("grace {}s: {r:?}", req.grace_secs),
+    )
+    .await;
     Ok(Json(r))
 }

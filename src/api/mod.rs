@@ -1,8 +1,12 @@
 //! The admin HTTP API on every node: status, hosts, groups, pools, leases, members, boot
 //! tracking (`/v1/boots`), planned failover, backup and restore (`/v1/backup`,
-//! `/v1/restore`), the live status page (`/status`, `/v1/overview`) and `/metrics`. Every
-//! `/v1` call needs the admin token (`Authorization: Bearer ...`); writes made on a follower
-//! are forwarded to the leader by the [`crate::writer::Writer`].
+//! `/v1/restore`), the audit trail (`/v1/audit`), the live status page (`/status`,
+//! `/v1/overview`) and `/metrics`. Every `/v1` call needs a token (`Authorization: Bearer
+//! ...`): reads take any configured token ([`Authed`]), state-changing calls an admin-scope
+//! one ([`Admin`]; a read-only token gets 403). Accepted writes carry the token's name into
+//! the audit trail; writes made on a follower are forwarded to the leader by the
+//! [`crate::writer::Writer`], name included. With `[tls]` the API is served over HTTPS only
+//! ([`tls_serve`]).
 
 pub mod backup;
 pub mod boots;
@@ -10,6 +14,7 @@ pub mod error;
 mod handlers;
 pub mod images;
 pub mod status_page;
+pub mod tls_serve;
 pub mod types;
 
 use std::sync::atomic::AtomicU64;
@@ -23,6 +28,7 @@ use raftboot_raft::peer::PeerStats;
 use raftboot_raft::{Raft, SharedState};
 
 use crate::writer::Writer;
+use cluster_config::Scope;
 use error::ApiError;
 
 /// Everything a handler can reach.
@@ -30,7 +36,13 @@ pub struct AppState {
     pub raft: Raft,
     pub shared: SharedState,
     pub writer: Arc<Writer>,
+    /// The admin token (`admin_token_file`, named `admin`, admin scope).
     pub token: String,
+    /// Further named tokens (`[[api.tokens]]`).
+    pub api_tokens: Vec<cluster_config::ApiToken>,
+    /// The cluster CA when the API runs over TLS (the status page asks the other members
+    /// over HTTPS with it).
+    pub ca_file: Option<std::path::PathBuf>,
     pub node_name: String,
     pub cluster: String,
     pub vip: Option<String>,
@@ -38,6 +50,8 @@ pub struct AppState {
     pub log_flushes: Arc<AtomicU64>,
     pub api_requests: AtomicU64,
     pub api_unauthorized: AtomicU64,
+    /// Calls refused because the token's scope does not allow them (403).
+    pub api_forbidden: AtomicU64,
     /// The content-addressed store (none on a witness).
     pub store: Option<Arc<crate::cas::BlobStore>>,
     pub replica_stats: Arc<crate::images::replicator::ReplicaStats>,
@@ -59,8 +73,58 @@ pub struct AppState {
     pub takeover: Option<Arc<crate::node::takeover::TakeoverStats>>,
 }
 
-/// Proof that the request carried the admin token.
-pub struct Authed;
+/// Proof that the request carried a configured token: its name and scope.
+pub struct Authed {
+    pub name: String,
+    pub scope: Scope,
+}
+
+/// Proof that the request carried an admin-scope token (every state-changing call).
+pub struct Admin {
+    /// The token's name, recorded in the audit trail.
+    pub name: String,
+}
+
+impl AppState {
+    /// The token `given` matches, compared in constant time against every configured one.
+    fn token_for(&self, given: &str) -> Option<(String, Scope)> {
+        let mut found = None;
+        if constant_time_eq(given.as_bytes(), self.token.as_bytes()) {
+            found = Some((cluster_config::ADMIN_TOKEN_NAME.to_string(), Scope::Admin));
+        }
+        for t in &self.api_tokens {
+            if constant_time_eq(given.as_bytes(), t.secret.as_bytes()) {
+                found = Some((t.name.clone(), t.scope));
+            }
+        }
+        found
+    }
+}
+
+#[axum::async_trait]
+impl FromRequestParts<Arc<AppState>> for Admin {
+    type Rejection = ApiError;
+    async fn from_request_parts(
+        parts: &mut Parts,
+        st: &Arc<AppState>,
+    ) -> Result<Self, Self::Rejection> {
+        let a = Authed::from_request_parts(parts, st).await?;
+        match a.scope {
+            Scope::Admin => Ok(Admin { name: a.name }),
+            Scope::Read => {
+                st.api_forbidden
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                tracing::warn!(token = %a.name, method = %parts.method, path = %parts.uri.path(), "read-only token refused for a write");
+                Err(ApiError::Forbidden(format!(
+                    "token {:?} has the read scope; {} {} changes the cluster and needs an admin-scope token",
+                    a.name,
+                    parts.method,
+                    parts.uri.path()
+                )))
+            }
+        }
+    }
+}
 
 #[axum::async_trait]
 impl FromRequestParts<Arc<AppState>> for Authed {
@@ -76,12 +140,12 @@ impl FromRequestParts<Arc<AppState>> for Authed {
             .get(axum::http::header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "));
-        let ok = given.is_some_and(|g| constant_time_eq(g.as_bytes(), st.token.as_bytes()));
-        if ok {
-            Ok(Authed)
-        } else {
-            st.api_unauthorized.fetch_add(1, Ordering::Relaxed);
-            Err(ApiError::Unauthorized)
+        match given.and_then(|g| st.token_for(g)) {
+            Some((name, scope)) => Ok(Authed { name, scope }),
+            None => {
+                st.api_unauthorized.fetch_add(1, Ordering::Relaxed);
+                Err(ApiError::Unauthorized)
+            }
         }
     }
 }
@@ -101,6 +165,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/status", get(handlers::status))
         .route("/v1/boots", get(boots::list))
         .route("/v1/state", get(handlers::state))
+        .route("/v1/audit", get(handlers::audit))
         .route(
             "/v1/hosts",
             get(handlers::list_hosts).post(handlers::put_host),

@@ -113,7 +113,11 @@ struct Answer {
 }
 
 /// Ask every other member for its status and boot records, one thread per member.
-fn fan_out(first: &NodeStatus, token: &str) -> Vec<Option<Answer>> {
+fn fan_out(
+    first: &NodeStatus,
+    token: &str,
+    ca_file: Option<&std::path::Path>,
+) -> Vec<Option<Answer>> {
     std::thread::scope(|s| {
         let handles: Vec<_> = first
             .members
@@ -126,8 +130,21 @@ fn fan_out(first: &NodeStatus, token: &str) -> Vec<Option<Answer>> {
                         CONNECT_TIMEOUT,
                         CALL_TIMEOUT,
                     );
+                    let c = match ca_file {
+                        Some(ca) => c.with_ca(ca),
+                        None => Ok(c),
+                    };
                     let witness = m.witness;
                     s.spawn(move || {
+                        let c = match c {
+                            Ok(c) => c,
+                            Err(e) => {
+                                return Answer {
+                                    status: Err(e.to_string()),
+                                    boots: None,
+                                }
+                            }
+                        };
                         let status = c.get::<NodeStatus>("/v1/status").map_err(|e| e.to_string());
                         let boots = (!witness).then(|| {
                             c.get::<NodeBoots>(&format!("/v1/boots?newest={BOOTS_SHOWN}"))
@@ -204,8 +221,9 @@ pub async fn overview(
         .then(|| super::boots::local(&st, Some(BOOTS_SHOWN)));
     let images = image_views(&st);
     let token = st.token.clone();
+    let ca = st.ca_file.clone();
     let doc = tokio::task::spawn_blocking(move || {
-        let answers = fan_out(&me, &token);
+        let answers = fan_out(&me, &token, ca.as_deref());
         build(me, my_boots, images, answers, now_ms())
     })
     .await

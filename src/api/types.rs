@@ -175,3 +175,9 @@ pub struct FailoverReport {
     /// Peers that could not be told to hold or to campaign.
     pub warnings: Vec<String>,
 }
+
+/// `GET /v1/audit?limit=N`: only the newest N entries.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct AuditQuery {
+    pub limit: Option<usize>,
+}

@@ -9,7 +9,7 @@ use raftboot::ctl::client::{AdminClient, CtlError};
 use raftboot::ctl::commands::{cluster_status, render_status};
 use raftboot::ctl::drill::DrillOptions;
 use raftboot::failover::timeline::{render as render_timeline, Budgets};
-use raftboot_raft::state::{Group, Host, Lease, Pool};
+use raftboot_raft::state::{AuditEntry, Group, Host, Lease, Pool};
 use raftboot_raft::{Mac, Response};
 use serde::Serialize;
 
@@ -30,6 +30,10 @@ struct Cli {
         global = true
     )]
     token_file: PathBuf,
+    /// The cluster CA (PEM): talk HTTPS to the admin API and trust only this CA. Needed
+    /// when the nodes have a [tls] section.
+    #[arg(long, env = "RAFTBOOT_CA", global = true)]
+    ca: Option<PathBuf>,
     /// Print JSON instead of tables.
     #[arg(long, global = true)]
     json: bool,
@@ -82,6 +86,12 @@ enum Cmd {
     },
     /// Check a backup file completely (header, state, blobs, checksums) without a cluster.
     VerifyBackup { file: PathBuf },
+    /// The audit trail: who (token name) changed what through the admin API, and when.
+    Audit {
+        /// Only the newest N entries.
+        #[arg(long)]
+        limit: Option<usize>,
+    },
     /// Each machine's boot timeline (DHCP, loader, config, kernel, initrd, NFS mount), merged
     /// from every boot server.
     Boots {
@@ -295,7 +305,11 @@ fn client(cli: &Cli) -> Result<AdminClient, CtlError> {
         .map(|s| s.trim().to_string())
         .filter(|s| !s.is_empty())
         .collect();
-    Ok(AdminClient::new(apis, token.trim().to_string()))
+    let c = AdminClient::new(apis, token.trim().to_string());
+    match &cli.ca {
+        Some(ca) => c.with_ca(ca),
+        None => Ok(c),
+    }
 }
 
 fn run(cli: &Cli) -> Result<(), CtlError> {
@@ -373,6 +387,30 @@ fn run(cli: &Cli) -> Result<(), CtlError> {
             })
         }
         Cmd::Boots { host, follow } => boots(&client(cli)?, json, host.as_deref(), *follow),
+        Cmd::Audit { limit } => {
+            let path = match limit {
+                Some(n) => format!("/v1/audit?limit={n}"),
+                None => "/v1/audit".to_string(),
+            };
+            let entries: Vec<AuditEntry> = client(cli)?.get(&path)?;
+            print(json, &entries, |es| {
+                let mut o = format!(
+                    "{:<6} {:<24} {:<12} {:<16} DETAIL\n",
+                    "SEQ", "TIME (UTC)", "WHO", "WHAT"
+                );
+                for e in es {
+                    o += &format!(
+                        "{:<6} {:<24} {:<12} {:<16} {}\n",
+                        e.seq,
+                        raftboot::failover::timeline::utc(e.at_ms),
+                        e.actor,
+                        e.action,
+                        e.detail
+                    );
+                }
+                o
+            })
+        }
         Cmd::Status => {
             let s = cluster_status(&client(cli)?)?;
             print(json, &s, render_status)

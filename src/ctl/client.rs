@@ -1,4 +1,5 @@
-//! A blocking admin-API client that tries each given node until one answers.
+//! A blocking admin-API client that tries each given node until one answers. With a
+//! cluster CA ([`AdminClient::with_ca`]) it speaks HTTPS and trusts only that CA.
 
 use std::io::Read as _;
 
@@ -16,6 +17,10 @@ pub enum CtlError {
     NoLeader(String),
     #[error("not authorized: the admin token was refused (check --token-file)")]
     Unauthorized,
+    #[error("forbidden: {0}")]
+    Forbidden(String),
+    #[error("TLS: {0}")]
+    Tls(String),
     #[error("invalid input: {0}")]
     Invalid(String),
     #[error("refused by the cluster: {0}")]
@@ -36,6 +41,8 @@ impl CtlError {
             CtlError::Unauthorized => 5,
             CtlError::Rejected(_) => 6,
             CtlError::DrillFailed(_) => 7,
+            CtlError::Forbidden(_) => 8,
+            CtlError::Tls(_) => 9,
             CtlError::Other(_) => 1,
         }
     }
@@ -46,14 +53,50 @@ pub struct AdminClient {
     pub apis: Vec<String>,
     token: String,
     agent: ureq::Agent,
+    /// `https` when a cluster CA was given, else `http` (for addresses without a scheme).
+    scheme: &'static str,
+    /// The CA file, for error messages.
+    ca: Option<String>,
+    /// Connect and whole-call timeouts (kept for [`AdminClient::with_ca`]).
+    timeouts: (std::time::Duration, std::time::Duration),
 }
 
-fn base(api: &str) -> String {
+fn base(scheme: &str, api: &str) -> String {
     if api.starts_with("http://") || api.starts_with("https://") {
         api.trim_end_matches('/').to_string()
     } else {
-        format!("http://{}", api.trim_end_matches('/'))
+        format!("{scheme}://{}", api.trim_end_matches('/'))
     }
+}
+
+fn agent_builder(
+    (connect, total): (std::time::Duration, std::time::Duration),
+) -> ureq::AgentBuilder {
+    ureq::AgentBuilder::new()
+        .timeout_connect(connect)
+        .timeout(total)
+}
+
+/// Whether a transport error is a TLS failure (certificate not trusted, handshake refused).
+fn is_tls_failure(t: &ureq::Transport) -> bool {
+    // The message and the cause only: the URL (part of the Display) may contain anything.
+    let text = format!(
+        "{} {}",
+        t.message().unwrap_or_default(),
+        std::error::Error::source(t)
+            .map(|e| e.to_string())
+            .unwrap_or_default()
+    );
+    [
+        "certificate",
+        "Certificate",
+        "TLS",
+        "tls",
+        "handshake",
+        "CertNotValid",
+    ]
+    .iter()
+    .any(|k| text.contains(k))
 }
 
 impl AdminClient {
@@ -74,11 +117,48 @@ impl AdminClient {
         connect: std::time::Duration,
         total: std::time::Duration,
     ) -> Self {
-        let agent = ureq::AgentBuilder::new()
-            .timeout_connect(connect)
-            .timeout(total)
+        Self {
+            apis,
+            token,
+            agent: agent_builder((connect, total)).build(),
+            scheme: "http",
+            ca: None,
+            timeouts: (connect, total),
+        }
+    }
+
+    /// Speak HTTPS and trust only the CA certificates in `ca_file` (PEM).
+    pub fn with_ca(mut self, ca_file: &std::path::Path) -> Result<Self, CtlError> {
+        use raftboot_raft::peer::tls::{https_client_config, load_roots};
+        let roots = load_roots(ca_file).map_err(|e| CtlError::Invalid(format!("--ca: {e}")))?;
+        let config = https_client_config(roots).map_err(|e| CtlError::Tls(e.to_string()))?;
+        self.agent = agent_builder(self.timeouts)
+            .tls_config(std::sync::Arc::new(config))
             .build();
-        Self { apis, token, agent }
+        self.scheme = "https";
+        self.ca = Some(ca_file.display().to_string());
+        Ok(self)
+    }
+
+    fn tls_refused(&self, api: &str, t: &ureq::Transport) -> CtlError {
+        let hint = match &self.ca {
+            Some(ca) => format!("its certificate is not signed by the CA in {ca} (wrong --ca?)"),
+            None => "give the cluster CA with --ca FILE (or RAFTBOOT_CA)".to_string(),
+        };
+        CtlError::Tls(format!("cannot verify {api}: {t}; {hint}"))
+    }
+
+    fn transport(
+        &self,
+        api: &str,
+        t: ureq::Transport,
+        tried: &mut Vec<String>,
+    ) -> Option<CtlError> {
+        if is_tls_failure(&t) {
+            return Some(self.tls_refused(api, &t));
+        }
+        tried.push(format!("{api}: {}", t.kind()));
+        None
     }
 
     fn map_status(code: u16, resp: ureq::Response) -> CtlError {
@@ -95,6 +175,8 @@ impl AdminClient {
         };
         match (code, body.as_ref().map(|b| b.error.as_str())) {
             (401, _) => CtlError::Unauthorized,
+            (403, _) => CtlError::Forbidden(msg.trim_start_matches("forbidden: ").to_string()),
+            (_, Some("tls_required")) => CtlError::Tls(msg),
             (_, Some("no_leader")) => CtlError::NoLeader(msg),
             (409, _) => CtlError::Rejected(msg.trim_start_matches("refused: ").to_string()),
             (400 | 404 | 422 | 415, _) => CtlError::Invalid(msg),
@@ -110,7 +192,7 @@ impl AdminClient {
     ) -> Result<T, CtlError> {
         let mut tried = Vec::new();
         for api in &self.apis {
-            let url = format!("{}{path}", base(api));
+            let url = format!("{}{path}", base(self.scheme, api));
             let req = self
                 .agent
                 .request(method, &url)
@@ -126,7 +208,11 @@ impl AdminClient {
                         .map_err(|e| CtlError::Other(format!("bad answer from {api}: {e}")));
                 }
                 Err(ureq::Error::Status(code, resp)) => return Err(Self::map_status(code, resp)),
-                Err(ureq::Error::Transport(t)) => tried.push(format!("{api}: {}", t.kind())),
+                Err(ureq::Error::Transport(t)) => {
+                    if let Some(e) = self.transport(api, t, &mut tried) {
+                        return Err(e);
+                    }
+                }
             }
         }
         Err(CtlError::Unreachable(tried.join(", ")))
@@ -146,7 +232,7 @@ impl AdminClient {
     pub fn put_bytes(&self, path: &str, bytes: &[u8]) -> Result<(), CtlError> {
         let mut tried = Vec::new();
         for api in &self.apis {
-            let url = format!("{}{path}", base(api));
+            let url = format!("{}{path}", base(self.scheme, api));
             let req = self
                 .agent
                 .put(&url)
@@ -154,7 +240,11 @@ impl AdminClient {
             match req.send_bytes(bytes) {
                 Ok(_) => return Ok(()),
                 Err(ureq::Error::Status(code, resp)) => return Err(Self::map_status(code, resp)),
-                Err(ureq::Error::Transport(t)) => tried.push(format!("{api}: {}", t.kind())),
+                Err(ureq::Error::Transport(t)) => {
+                    if let Some(e) = self.transport(api, t, &mut tried) {
+                        return Err(e);
+                    }
+                }
             }
         }
         Err(CtlError::Unreachable(tried.join(", ")))
@@ -181,7 +271,7 @@ impl AdminClient {
     ) -> Result<Box<dyn std::io::Read + Send + Sync + 'static>, CtlError> {
         let mut tried = Vec::new();
         for api in &self.apis {
-            let url = format!("{}{path}", base(api));
+            let url = format!("{}{path}", base(self.scheme, api));
             let req = self
                 .agent
                 .get(&url)
@@ -189,7 +279,11 @@ impl AdminClient {
             match req.call() {
                 Ok(resp) => return Ok(resp.into_reader()),
                 Err(ureq::Error::Status(code, resp)) => return Err(Self::map_status(code, resp)),
-                Err(ureq::Error::Transport(t)) => tried.push(format!("{api}: {}", t.kind())),
+                Err(ureq::Error::Transport(t)) => {
+                    if let Some(e) = self.transport(api, t, &mut tried) {
+                        return Err(e);
+                    }
+                }
             }
         }
         Err(CtlError::Unreachable(tried.join(", ")))
@@ -199,7 +293,7 @@ impl AdminClient {
     pub fn post_bytes<T: DeserializeOwned>(&self, path: &str, bytes: &[u8]) -> Result<T, CtlError> {
         let mut tried = Vec::new();
         for api in &self.apis {
-            let url = format!("{}{path}", base(api));
+            let url = format!("{}{path}", base(self.scheme, api));
             let req = self
                 .agent
                 .post(&url)
@@ -212,7 +306,11 @@ impl AdminClient {
                         .map_err(|e| CtlError::Other(format!("bad answer from {api}: {e}")));
                 }
                 Err(ureq::Error::Status(code, resp)) => return Err(Self::map_status(code, resp)),
-                Err(ureq::Error::Transport(t)) => tried.push(format!("{api}: {}", t.kind())),
+                Err(ureq::Error::Transport(t)) => {
+                    if let Some(e) = self.transport(api, t, &mut tried) {
+                        return Err(e);
+                    }
+                }
             }
         }
         Err(CtlError::Unreachable(tried.join(", ")))
@@ -228,6 +326,9 @@ impl AdminClient {
             apis: vec![api.to_string()],
             token: self.token.clone(),
             agent: self.agent.clone(),
+            scheme: self.scheme,
+            ca: self.ca.clone(),
+            timeouts: self.timeouts,
         }
     }
 }

@@ -94,7 +94,19 @@ pub async fn run(cfg: NodeConfig, shutdown: CancellationToken) -> anyhow::Result
     let shared: SharedState = sm.shared();
 
     let rcfg = openraft_config(&cfg.cluster_name, &cfg.raft, &me.role).context("Raft timings")?;
-    let auth = PeerAuth::new(&cfg.cluster_name, me.id, &cfg.secret);
+    let mut auth = PeerAuth::new(&cfg.cluster_name, me.id, &cfg.secret);
+    // [tls]: mutual TLS for peers, HTTPS for the admin API (refuse to start on bad PEM files).
+    let admin_tls = match &cfg.tls {
+        Some(t) => {
+            use raftboot_raft::peer::tls::{PeerTls, TlsMaterial};
+            let m = TlsMaterial::load(&t.cert_file, &t.key_file, &t.ca_file)
+                .context("loading the [tls] certificate, key and CA")?;
+            auth = auth.with_tls(Arc::new(PeerTls::new(&m).context("peer TLS")?));
+            let server = m.server_config().context("admin API TLS")?;
+            Some(tokio_rustls::TlsAcceptor::from(Arc::new(server)))
+        }
+        None => None,
+    };
     let raft = Raft::new(
         me.id,
         Arc::new(rcfg),
@@ -325,6 +337,8 @@ pub async fn run(cfg: NodeConfig, shutdown: CancellationToken) -> anyhow::Result
         shared: shared.clone(),
         writer,
         token: cfg.admin_token.clone(),
+        api_tokens: cfg.api_tokens.clone(),
+        ca_file: cfg.tls.as_ref().map(|t| t.ca_file.clone()),
         node_name: me.name.clone(),
         cluster: cfg.cluster_name.clone(),
         vip: cfg
@@ -335,6 +349,7 @@ pub async fn run(cfg: NodeConfig, shutdown: CancellationToken) -> anyhow::Result
         log_flushes,
         api_requests: AtomicU64::new(0),
         api_unauthorized: AtomicU64::new(0),
+        api_forbidden: AtomicU64::new(0),
         store,
         replica_stats,
         vip_stats: vip_stats.clone(),
@@ -354,9 +369,17 @@ pub async fn run(cfg: NodeConfig, shutdown: CancellationToken) -> anyhow::Result
     });
     let stop = admin_stop.clone();
     let admin_task = tokio::spawn(async move {
-        axum::serve(admin_listener, api::router(state))
-            .with_graceful_shutdown(async move { stop.cancelled().await })
-            .await
+        match admin_tls {
+            Some(acceptor) => {
+                api::tls_serve::serve(admin_listener, api::router(state), acceptor, stop).await;
+                Ok(())
+            }
+            None => {
+                axum::serve(admin_listener, api::router(state))
+                    .with_graceful_shutdown(async move { stop.cancelled().await })
+                    .await
+            }
+        }
     });
 
     let dhcp_task =

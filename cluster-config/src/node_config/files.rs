@@ -62,16 +62,22 @@ pub(crate) fn read_token(
     value: &Spanned<String>,
     path: &Path,
 ) -> Result<String, ConfigError> {
-    let at = |message: String| src.error(Some(value.span()), "admin_token_file", message);
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        at(format!(
-            "cannot read admin_token_file {}: {e}",
-            path.display()
-        ))
-    })?;
+    read_named_token(src, value, path, "admin_token_file")
+}
+
+/// Reads a token file named by config key `key`: UTF-8, trimmed, non-empty.
+pub(crate) fn read_named_token(
+    src: &Source<'_>,
+    value: &Spanned<String>,
+    path: &Path,
+    key: &str,
+) -> Result<String, ConfigError> {
+    let at = |message: String| src.error(Some(value.span()), key, message);
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| at(format!("cannot read {key} {}: {e}", path.display())))?;
     let token = text.trim();
     if token.is_empty() {
-        return Err(at(format!("admin_token_file {} is empty", path.display())));
+        return Err(at(format!("{key} {} is empty", path.display())));
     }
     Ok(token.to_string())
 }

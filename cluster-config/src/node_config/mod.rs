@@ -6,6 +6,7 @@ mod entry;
 mod files;
 mod nodes;
 mod raft;
+mod security;
 mod services;
 mod tftp;
 mod vip;
@@ -16,6 +17,7 @@ use std::path::{Path, PathBuf};
 pub use dhcp::{BootFiles, Dhcp, DhcpMode, UnknownClients, PXE_PORT};
 pub use entry::{NodeEntry, Role};
 pub use raft::RaftTimings;
+pub use security::{ApiToken, Scope, TlsFiles, ADMIN_TOKEN_NAME};
 pub use services::Services;
 pub use tftp::{TftpSettings, DEFAULT_LOADER_IMAGE};
 pub use vip::Vip;
@@ -58,6 +60,10 @@ pub struct NodeConfig {
     pub tftp: TftpSettings,
     /// Every cluster member, sorted by id.
     pub nodes: Vec<NodeEntry>,
+    /// `[tls]`: HTTPS admin API and mutual-TLS peer network, when set.
+    pub tls: Option<TlsFiles>,
+    /// `[[api.tokens]]`: named tokens besides `admin_token` (which is named `admin`).
+    pub api_tokens: Vec<ApiToken>,
 }
 
 impl NodeConfig {
@@ -154,6 +160,8 @@ fn build(
         files::resolve(src, &wire.admin_token_file, "admin_token_file", node_id)?;
     let secret = files::read_secret(src, &wire.secret_file, &secret_file)?;
     let admin_token = files::read_token(src, &wire.admin_token_file, &admin_token_file)?;
+    let tls = security::TlsFiles::from_wire(src, wire.tls.as_ref(), node_id)?;
+    let api_tokens = security::tokens_from_wire(src, wire.api.as_ref(), &admin_token, node_id)?;
     Ok(NodeConfig {
         source: src.path.to_path_buf(),
         node_id,
@@ -168,6 +176,8 @@ fn build(
         dhcp,
         tftp,
         nodes,
+        tls,
+        api_tokens,
     })
 }
 

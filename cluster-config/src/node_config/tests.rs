@@ -375,3 +375,59 @@ fn tftp_table_rejects_bad_values_and_unknown_keys() {
     let e = d.parse(&text, None).unwrap_err();
     assert_eq!(e.key, "tftp.root", "{e}");
 }
+
+#[test]
+fn named_tokens_and_tls() {
+    let d = Dir::new();
+    std::fs::write(d.dir.path().join("ops.token"), "opsecret\n").unwrap();
+    for f in ["n1.crt", "n1.key", "ca.crt"] {
+        std::fs::write(d.dir.path().join(f), "pem").unwrap();
+    }
+    let sec = "[tls]\ncert_file = \"n{id}.crt\"\nkey_file = \"n{id}.key\"\nca_file = \"ca.crt\"\n\
+               [[api.tokens]]\nname = \"ops\"\nscope = \"read\"\nsecret_file = \"ops.token\"\n";
+    let c = d.parse(&format!("{HEAD}{sec}{}", three().replace(HEAD, "")), None);
+    let c = c.unwrap();
+    let tls = c.tls.unwrap();
+    assert_eq!(tls.cert_file, d.dir.path().join("n1.crt"));
+    assert_eq!(tls.ca_file, d.dir.path().join("ca.crt"));
+    assert_eq!(c.api_tokens.len(), 1);
+    assert_eq!(c.api_tokens[0].name, "ops");
+    assert_eq!(c.api_tokens[0].scope, Scope::Read);
+    assert_eq!(c.api_tokens[0].secret, "opsecret");
+
+    // Wrong scope, reserved name, same secret as the admin token, missing CA: each named.
+    let bad_scope = sec.replace("\"read\"", "\"root\"");
+    let e = d
+        .parse(
+            &format!("{HEAD}{bad_scope}{}", three().replace(HEAD, "")),
+            None,
+        )
+        .unwrap_err();
+    assert_eq!(e.key, "api.tokens.scope");
+    let reserved = sec.replace("name = \"ops\"", "name = \"admin\"");
+    let e = d
+        .parse(
+            &format!("{HEAD}{reserved}{}", three().replace(HEAD, "")),
+            None,
+        )
+        .unwrap_err();
+    assert_eq!(e.key, "api.tokens.name");
+    let same = sec.replace("ops.token", "a.token");
+    let e = d
+        .parse(&format!("{HEAD}{same}{}", three().replace(HEAD, "")), None)
+        .unwrap_err();
+    assert_eq!(e.key, "api.tokens.secret_file");
+    let no_ca = sec.replace("ca.crt", "missing-ca.crt");
+    let e = d
+        .parse(&format!("{HEAD}{no_ca}{}", three().replace(HEAD, "")), None)
+        .unwrap_err();
+    assert_eq!(e.key, "tls.ca_file");
+    assert!(e.to_string().contains("missing-ca.crt"), "{e}");
+    let unknown = sec.replace("ca_file", "ca_path");
+    assert!(d
+        .parse(
+            &format!("{HEAD}{unknown}{}", three().replace(HEAD, "")),
+            None
+        )
+        .is_err());
+}

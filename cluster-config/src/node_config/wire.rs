@@ -24,6 +24,10 @@ pub(crate) struct WireConfig {
     pub dhcp: Option<WireDhcp>,
     pub tftp: Option<Spanned<WireTftp>>,
     #[serde(default)]
+    pub tls: Option<Spanned<WireTls>>,
+    #[serde(default)]
+    pub api: Option<WireApi>,
+    #[serde(default)]
     pub nodes: Vec<Spanned<WireNode>>,
 }
 
@@ -113,4 +117,30 @@ pub(crate) struct WireBootFiles {
     pub http_x86_64: Option<Spanned<String>>,
     pub http_arm64: Option<Spanned<String>>,
     pub ipxe: Option<Spanned<String>>,
+}
+
+/// `[tls]`: all three paths required.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct WireTls {
+    pub cert_file: Spanned<String>,
+    pub key_file: Spanned<String>,
+    pub ca_file: Spanned<String>,
+}
+
+/// `[api]` (not `Spanned`: toml cannot span a table that only exists through `[[api.tokens]]`).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct WireApi {
+    #[serde(default)]
+    pub tokens: Vec<Spanned<WireToken>>,
+}
+
+/// One `[[api.tokens]]` entry.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct WireToken {
+    pub name: Spanned<String>,
+    pub scope: Spanned<String>,
+    pub secret_file: Spanned<String>,
 }

@@ -54,6 +54,8 @@ pub struct PeerAuth {
     pub cluster: String,
     pub me: NodeId,
     key: [u8; 32],
+    /// Mutual TLS around every peer connection, when configured.
+    tls: Option<std::sync::Arc<super::tls::PeerTls>>,
 }
 
 impl std::fmt::Debug for PeerAuth {
@@ -78,7 +80,19 @@ impl PeerAuth {
             cluster: cluster.to_string(),
             me,
             key: blake3::derive_key("raftboot peer handshake v1", secret),
+            tls: None,
         }
+    }
+
+    /// Run every connection made or accepted with this identity inside mutual TLS.
+    pub fn with_tls(mut self, tls: std::sync::Arc<super::tls::PeerTls>) -> Self {
+        self.tls = Some(tls);
+        self
+    }
+
+    /// The mutual-TLS settings, if any.
+    pub fn tls(&self) -> Option<&std::sync::Arc<super::tls::PeerTls>> {
+        self.tls.as_ref()
     }
 
     fn proof(

@@ -15,6 +15,7 @@ use openraft::raft::{
 use tokio::net::TcpStream;
 
 use super::frame::{read_msg, write_msg, MAX_FRAME};
+use super::tls::PeerStream;
 use super::{PeerAuth, PeerError, PeerRequest, PeerResponse};
 use crate::types::{NodeId, NodeInfo, TypeConfig};
 
@@ -23,7 +24,7 @@ pub struct PeerClient {
     auth: PeerAuth,
     target: NodeId,
     addr: String,
-    conn: Option<TcpStream>,
+    conn: Option<PeerStream>,
 }
 
 impl PeerClient {
@@ -42,10 +43,19 @@ impl PeerClient {
         &self.addr
     }
 
-    async fn connect(&mut self) -> Result<&mut TcpStream, PeerError> {
+    async fn connect(&mut self) -> Result<&mut PeerStream, PeerError> {
         if self.conn.is_none() {
-            let mut s = TcpStream::connect(&self.addr).await?;
-            s.set_nodelay(true)?;
+            let tcp = TcpStream::connect(&self.addr).await?;
+            tcp.set_nodelay(true)?;
+            let mut s: PeerStream = match self.auth.tls() {
+                Some(tls) => tokio::time::timeout(
+                    super::auth::HANDSHAKE_TIMEOUT,
+                    tls.connect(&self.addr, tcp),
+                )
+                .await
+                .map_err(|_| PeerError::Timeout)??,
+                None => Box::new(tcp),
+            };
             self.auth.dial(&mut s, self.target).await?;
             self.conn = Some(s);
         }
@@ -128,7 +138,7 @@ type RpcErr<E = openraft::error::Infallible> = RPCError<NodeId, NodeInfo, RaftEr
 
 fn unreachable<E: std::error::Error>(e: PeerError) -> RPCError<NodeId, NodeInfo, E> {
     match e {
-        PeerError::Io(_) | PeerError::Timeout | PeerError::Refused(_) => {
+        PeerError::Io(_) | PeerError::Timeout | PeerError::Refused(_) | PeerError::Tls(_) => {
             RPCError::Unreachable(Unreachable::new(&e))
         }
         other => RPCError::Network(NetworkError::new(&other)),

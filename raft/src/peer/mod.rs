@@ -6,6 +6,8 @@
 //! checks the dialer is a member and, off loopback, connects from that member's address).
 //! After the handshake, length-prefixed frames ([`frame`]) carry [`PeerRequest`]s and
 //! [`PeerResponse`]s; Raft RPCs whose sender differs from the authenticated node are refused.
+//! With `[tls]` configured, each connection is first a mutual-TLS session whose certificates
+//! must chain to the cluster CA ([`tls`]); the secret handshake then runs inside it.
 //! A planned failover uses three control requests (Hold, Campaign, Resume), accepted only
 //! from the node this one follows (Resume from any member: it only restores the defaults).
 
@@ -13,6 +15,7 @@ pub mod auth;
 pub mod client;
 pub mod frame;
 pub mod server;
+pub mod tls;
 
 use openraft::error::{InstallSnapshotError, RaftError};
 use openraft::raft::{
@@ -131,6 +134,8 @@ pub struct PeerStats {
     pub refused_rpc_sender: AtomicU64,
     pub malformed_frames: AtomicU64,
     pub rpcs_served: AtomicU64,
+    /// TLS handshakes that failed (e.g. a certificate not signed by the cluster CA).
+    pub refused_tls: AtomicU64,
 }
 
 /// Errors of the peer network.
@@ -148,6 +153,8 @@ pub enum PeerError {
     Refused(String),
     #[error("unexpected message: {0}")]
     Protocol(String),
+    #[error("TLS: {0}")]
+    Tls(String),
 }
 
 /// Milliseconds since the Unix epoch (0 if the clock is before it).

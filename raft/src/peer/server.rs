@@ -62,8 +62,27 @@ impl PeerServer {
         }
     }
 
-    async fn connection(&self, mut s: TcpStream, remote: SocketAddr) {
-        let _ = s.set_nodelay(true);
+    async fn connection(&self, tcp: TcpStream, remote: SocketAddr) {
+        let _ = tcp.set_nodelay(true);
+        let mut s: super::tls::PeerStream = match self.auth.tls() {
+            Some(tls) => {
+                let r = tokio::time::timeout(super::auth::HANDSHAKE_TIMEOUT, tls.accept(tcp)).await;
+                match r {
+                    Ok(Ok(s)) => s,
+                    Ok(Err(e)) => {
+                        self.stats.refused_tls.fetch_add(1, Ordering::Relaxed);
+                        tracing::warn!(%remote, error = %e, "peer refused: TLS handshake failed (is its certificate signed by the cluster CA?)");
+                        return;
+                    }
+                    Err(_) => {
+                        self.stats.refused_tls.fetch_add(1, Ordering::Relaxed);
+                        tracing::warn!(%remote, "peer refused: TLS handshake timed out");
+                        return;
+                    }
+                }
+            }
+            None => Box::new(tcp),
+        };
         let check = self.check.clone();
         let peer = match self
             .auth

@@ -334,3 +334,65 @@ fn restore_is_refused_on_state_unless_forced() {
     assert_eq!(empty.apply(&req(restore(true))), Response::Ok);
     assert_eq!(empty.digest(), src.digest());
 }
+
+#[test]
+fn attributed_commands_are_audited_only_when_accepted() {
+    use crate::state::AuditLog;
+    let mut s = State::default();
+    let host = Host {
+        mac: "52:54:00:00:00:01".parse().unwrap(),
+        name: "web1".into(),
+        group: "default".into(),
+        ip: None,
+        boot_file: None,
+        kernel_args: None,
+    };
+    let attributed = |cmd: Command| Command::Attributed {
+        actor: "deploy".into(),
+        cmd: Box::new(cmd),
+    };
+    let req = |cmd: Command, now_ms: u64| Request { now_ms, cmd };
+    assert_eq!(
+        s.apply(&req(attributed(Command::PutHost(host.clone())), 7)),
+        Response::Ok
+    );
+    assert_eq!(s.hosts.len(), 1);
+    assert_eq!(s.audit.entries.len(), 1);
+    let e = &s.audit.entries[0];
+    assert_eq!(
+        (e.seq, e.at_ms, e.actor.as_str(), e.action.as_str()),
+        (0, 7, "deploy", "put_host")
+    );
+    assert!(e.detail.contains("web1"), "{}", e.detail);
+    // Refused by the state machine: nothing recorded.
+    let r = s.apply(&req(
+        attributed(Command::RemoveHost {
+            mac: "52:54:00:00:00:02".parse().unwrap(),
+        }),
+        8,
+    ));
+    assert!(matches!(r, Response::Rejected(_)));
+    assert_eq!(s.audit.entries.len(), 1);
+    // Nested forms are refused, and change nothing.
+    let nested = attributed(Command::Batch(vec![Command::PutHost(host.clone())]));
+    assert!(matches!(s.apply(&req(nested, 9)), Response::Rejected(_)));
+    let twice = attributed(attributed(Command::PutHost(host.clone())));
+    assert!(matches!(s.apply(&req(twice, 9)), Response::Rejected(_)));
+    assert_eq!(s.audit.entries.len(), 1);
+    // Inside a batch (group commit) each attributed command is audited on its own.
+    let batch = Command::Batch(vec![
+        attributed(Command::PutGroup(Group {
+            name: "g".into(),
+            ..Group::default()
+        })),
+        Command::AuditNote {
+            actor: "ops2".into(),
+            action: "failover".into(),
+            detail: "to 2".into(),
+        },
+    ]);
+    s.apply(&req(batch, 10));
+    let actors: Vec<_> = s.audit.entries.iter().map(|e| e.actor.as_str()).collect();
+    assert_eq!(actors, ["deploy", "deploy", "ops2"]);
+    assert_ne!(s.audit, AuditLog::default());
+}
