@@ -11,8 +11,9 @@ cd "$(dirname "$0")/.."
 
 CARGO_DEB_VERSION=3.8.0
 profile=release
+fast=()
 case "${1:-}" in
-  --dev) profile=dev ;;
+  --dev) profile=dev; fast=(--fast) ;;
   "") ;;
   *) echo "usage: $0 [--dev]" >&2; exit 2 ;;
 esac
@@ -35,5 +36,5 @@ gzip -9n "$assets"/man/*.1
 
 out="$target/debian"
 mkdir -p "$out"
-cargo deb --no-build --profile "$profile" --output "$out" >&2
+cargo deb --no-build --profile "$profile" "${fast[@]}" --output "$out" >&2
 ls -t "$out"/raftboot_*.deb | head -n1
