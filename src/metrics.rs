@@ -325,6 +325,8 @@ fn render_ops(o: &mut String, st: &AppState, state: &raftboot_raft::state::State
             );
         }
     }
+    // statvfs counts are u64 on 64-bit Linux but narrower on some 32-bit targets.
+    #[allow(clippy::useless_conversion)]
     if let Ok(fs) = nix::sys::statvfs::statvfs(st.data_dir.as_path()) {
         let frag = u64::from(fs.fragment_size());
         metric(
@@ -364,74 +366,12 @@ pub fn pool_usage(state: &raftboot_raft::state::State, now_ms: u64) -> Vec<(Stri
                 .values()
                 .filter_map(|h| h.ip)
                 .filter(|ip| {
-                    in_range(*ip) && !state.leases.get(ip).is_some_and(|l| l.expires_ms > now_ms)
+                    in_range(*ip) && state.leases.get(ip).is_none_or(|l| l.expires_ms <= now_ms)
                 })
                 .count() as u64;
             (p.name.clone(), size, (leased + fixed).min(size))
         })
         .collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use raftboot_raft::state::{Host, Lease, Pool, State};
-    use std::net::Ipv4Addr;
-
-    #[test]
-    fn pool_usage_counts_live_leases_and_fixed_hosts_in_range() {
-        let mut s = State::default();
-        s.pools.insert(
-            "lab".into(),
-            Pool {
-                name: "lab".into(),
-                start: Ipv4Addr::new(10, 0, 1, 100),
-                end: Ipv4Addr::new(10, 0, 1, 109),
-                prefix: 24,
-                router: None,
-                dns: vec![],
-            },
-        );
-        for (i, exp) in [(100u8, 2000u64), (101, 500), (150, 2000)] {
-            let ip = Ipv4Addr::new(10, 0, 1, i);
-            s.leases.insert(
-                ip,
-                Lease {
-                    ip,
-                    mac: format!("52:54:00:00:00:{i:02x}")
-                        .parse()
-                        .unwrap_or_default(),
-                    pool: "lab".into(),
-                    granted_ms: 0,
-                    expires_ms: exp,
-                },
-            );
-        }
-        for (n, ip) in [
-            (1u8, Some(Ipv4Addr::new(10, 0, 1, 105))),
-            (2, Some(Ipv4Addr::new(10, 0, 2, 5))),
-            (3, None),
-        ] {
-            let mac = format!("52:54:00:00:01:{n:02x}")
-                .parse()
-                .unwrap_or_default();
-            s.hosts.insert(
-                mac,
-                Host {
-                    mac,
-                    name: format!("h{n}"),
-                    group: "default".into(),
-                    ip,
-                    boot_file: None,
-                    kernel_args: None,
-                },
-            );
-        }
-        // .100 live, .101 expired at 1000, .150 outside the range; host .105 inside.
-        assert_eq!(pool_usage(&s, 1000), vec![("lab".to_string(), 10, 2)]);
-        // Later every lease has expired: only the fixed host is left.
-        assert_eq!(pool_usage(&s, 5000), vec![("lab".to_string(), 10, 1)]);
-    }
 }
 
 /// TFTP and HTTP boot counters (one series per protocol) and the boot tracker's size.
@@ -509,5 +449,67 @@ fn render_boot_files(o: &mut String, st: &AppState) {
             "Machines in this node's boot tracker.",
             t.len() as u64,
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use raftboot_raft::state::{Host, Lease, Pool, State};
+    use std::net::Ipv4Addr;
+
+    #[test]
+    fn pool_usage_counts_live_leases_and_fixed_hosts_in_range() {
+        let mut s = State::default();
+        s.pools.insert(
+            "lab".into(),
+            Pool {
+                name: "lab".into(),
+                start: Ipv4Addr::new(10, 0, 1, 100),
+                end: Ipv4Addr::new(10, 0, 1, 109),
+                prefix: 24,
+                router: None,
+                dns: vec![],
+            },
+        );
+        for (i, exp) in [(100u8, 2000u64), (101, 500), (150, 2000)] {
+            let ip = Ipv4Addr::new(10, 0, 1, i);
+            s.leases.insert(
+                ip,
+                Lease {
+                    ip,
+                    mac: format!("52:54:00:00:00:{i:02x}")
+                        .parse()
+                        .unwrap_or_default(),
+                    pool: "lab".into(),
+                    granted_ms: 0,
+                    expires_ms: exp,
+                },
+            );
+        }
+        for (n, ip) in [
+            (1u8, Some(Ipv4Addr::new(10, 0, 1, 105))),
+            (2, Some(Ipv4Addr::new(10, 0, 2, 5))),
+            (3, None),
+        ] {
+            let mac = format!("52:54:00:00:01:{n:02x}")
+                .parse()
+                .unwrap_or_default();
+            s.hosts.insert(
+                mac,
+                Host {
+                    mac,
+                    name: format!("h{n}"),
+                    group: "default".into(),
+                    ip,
+                    boot_file: None,
+                    kernel_args: None,
+                },
+            );
+        }
+        // .100 live, .101 expired at 1000, .150 outside the range; host .105 inside.
+        assert_eq!(pool_usage(&s, 1000), vec![("lab".to_string(), 10, 2)]);
+        // Later every lease has expired: only the fixed host is left.
+        assert_eq!(pool_usage(&s, 5000), vec![("lab".to_string(), 10, 1)]);
     }
 }

@@ -331,10 +331,13 @@ fn no_leader_and_node_lagging_fire_on_a_real_cluster() -> anyhow::Result<()> {
         .with_context(|| format!("{series} not on the leader"))?;
     println!("leader {leader} reports {series} = {lag}");
     anyhow::ensure!(lag > 100.0, "lag {lag} after {writes} writes");
+    let want = follower.to_string();
     let lagging = wait::until("RaftbootNodeLagging to fire", T, || {
         let f = prom.firing()?;
         f.into_iter()
-            .find(|(n, l)| n == "RaftbootNodeLagging" && l["target"] == follower.to_string())
+            .find(|(n, l)| {
+                n == "RaftbootNodeLagging" && l["target"].as_str() == Some(want.as_str())
+            })
             .ok_or_else(|| "not firing yet".to_string())
     })?;
     println!("firing: {lagging:?}");

@@ -12,7 +12,8 @@
 //!   a network namespace this test creates, on the standard ports (67, 69, 80, 111, 2049),
 //!   with a VIP; the packaged `bootctl` sees it lead and hold the VIP. Without
 //!   CAP_SYS_ADMIN the same start fails with a clear error (the VIP namespace needs it);
-//! - `dpkg --purge` removes the user, the data dir and the unit's enablement.
+//! - reinstalling keeps the user, the state and a disabled unit disabled; `dpkg --purge`
+//!   removes the user, the data dir and the unit's enablement, and keeps the config.
 //!
 //! The debootstrap root is cached (`RAFTBOOT_PKGROOT`, default under /var/tmp) and copied
 //! for each run, so every run installs into a fresh root. The package comes from
@@ -505,6 +506,35 @@ fn package_installs_into_a_fresh_debian_root_and_bootd_starts_as_the_unit_runs_i
     anyhow::ensure!(!st.success(), "bootd ran without CAP_SYS_ADMIN");
     anyhow::ensure!(log.contains("CAP_SYS_ADMIN"), "unclear error: {log}");
     drop(ns);
+
+    // Reinstalling (dpkg's upgrade path) keeps the user, the state and the operator's
+    // choice: a unit disabled with systemctl stays disabled.
+    run_ok(
+        Command::new("chroot")
+            .arg(&root)
+            .args(["systemctl", "disable", "bootd.service"]),
+    )?;
+    anyhow::ensure!(
+        wants.symlink_metadata().is_err(),
+        "systemctl disable left the unit enabled"
+    );
+    run_ok(
+        Command::new("chroot")
+            .arg(&root)
+            .args(["dpkg", "-i", "/tmp/raftboot.deb"]),
+    )?;
+    anyhow::ensure!(
+        passwd_entry(&root, "raftboot")?.map(|e| e.0) == Some(uid),
+        "the user changed on reinstall"
+    );
+    anyhow::ensure!(
+        root.join("var/lib/raftboot/sled").exists(),
+        "state lost on reinstall"
+    );
+    anyhow::ensure!(
+        wants.symlink_metadata().is_err(),
+        "reinstall re-enabled a disabled unit"
+    );
 
     // Purge: user, data dir and enablement go; the config dir (secrets) stays.
     run_ok(
