@@ -160,7 +160,14 @@ fn unit_values(unit: &str, key: &str) -> Vec<String> {
 /// Start the installed bootd the way the unit runs it: its user, its capabilities (`caps`,
 /// as `CAP_X` names), a read-only root with the data dir as the only writable path, inside
 /// `ns`.
-fn start_bootd(root: &Path, ns: &Netns, user: &str, caps: &[String]) -> anyhow::Result<Child> {
+fn start_bootd(
+    root: &Path,
+    ns: &Netns,
+    user: &str,
+    caps: &[String],
+    no_new_privs: bool,
+) -> anyhow::Result<Child> {
+    let nnp = if no_new_privs { "--no-new-privs" } else { "" };
     let list = caps
         .iter()
         .map(|c| format!("+{}", c.trim_start_matches("CAP_").to_lowercase()))
@@ -170,7 +177,7 @@ fn start_bootd(root: &Path, ns: &Netns, user: &str, caps: &[String]) -> anyhow::
     let script = format!(
         "set -e; mount --bind {r} {r}; mount --bind {r}/var/lib/raftboot {r}/var/lib/raftboot; \
          mount -o remount,bind,ro {r}; mount -t proc proc {r}/proc; \
-         exec chroot {r} setpriv --reuid={user} --regid={user} --init-groups \
+         exec chroot {r} setpriv {nnp} --reuid={user} --regid={user} --init-groups \
          --inh-caps=-all,{list} --ambient-caps=-all,{list} --bounding-set=-all,{list} \
          /usr/bin/bootd run --config {CONFIG}"
     );
@@ -375,6 +382,19 @@ fn package_installs_into_a_fresh_debian_root_and_bootd_starts_as_the_unit_runs_i
         !verify_text.contains("bootd.service"),
         "systemd-analyze verify warns: {verify_text}"
     );
+    // systemd's own rating of the sandbox (lower is tighter; 4.5 "OK" when written).
+    let sec = analyze(&format!("security --offline=true /{UNIT}"))?;
+    let sec_text = String::from_utf8_lossy(&sec.stdout).into_owned();
+    let exposure: f64 = sec_text
+        .lines()
+        .find_map(|l| l.split("Overall exposure level for bootd.service:").nth(1))
+        .and_then(|r| r.split_whitespace().next()?.parse().ok())
+        .with_context(|| format!("no exposure level in {sec_text}"))?;
+    println!("systemd-analyze security: exposure {exposure}");
+    anyhow::ensure!(
+        exposure <= 5.0,
+        "sandbox got weaker: exposure {exposure}\n{sec_text}"
+    );
     let conditions = unit_values(&unit, "ConditionPathExists");
     anyhow::ensure!(conditions == [CONFIG], "ConditionPathExists={conditions:?}");
     let cond = analyze(&format!("condition ConditionPathExists={CONFIG}"))?;
@@ -413,7 +433,9 @@ fn package_installs_into_a_fresh_debian_root_and_bootd_starts_as_the_unit_runs_i
     );
     println!("unit capabilities: {caps:?}");
     let ns = Netns::new()?;
-    let bootd = Bootd(start_bootd(&root, &ns, &user, &caps)?);
+    let nnp = unit_values(&unit, "NoNewPrivileges") == ["yes"];
+    anyhow::ensure!(nnp, "the unit does not set NoNewPrivileges=yes");
+    let bootd = Bootd(start_bootd(&root, &ns, &user, &caps, nnp)?);
     let pid = bootd.0.id();
     let status = wait::until(
         "the packaged bootd to lead and hold the VIP",
@@ -486,7 +508,7 @@ fn package_installs_into_a_fresh_debian_root_and_bootd_starts_as_the_unit_runs_i
         fewer.len() + 1 == caps.len(),
         "the unit lacks CAP_SYS_ADMIN: {caps:?}"
     );
-    let mut child = Bootd(start_bootd(&root, &ns, &user, &fewer)?);
+    let mut child = Bootd(start_bootd(&root, &ns, &user, &fewer, nnp)?);
     let st = wait::until(
         "bootd without CAP_SYS_ADMIN to exit",
         Duration::from_secs(30),
