@@ -57,10 +57,17 @@ build_deb() {
   export RAFTBOOT_DEB
 }
 
+# The alert rules: syntax, and their unit tests on synthetic series (chaos-tests/tests/alerts.rs
+# runs them in a real Prometheus against a real cluster).
+promtool_rules() {
+  promtool check rules docs/alerts/raftboot.rules.yml &&
+    promtool test rules docs/alerts/raftboot.rules.test.yml
+}
+
 suite "fmt" cargo fmt --all --check
 suite "clippy" cargo clippy --locked --workspace --all-targets -- -D warnings
 suite "build binaries" cargo build --locked --workspace --bins
-suite "alert rules (promtool)" promtool check rules docs/alerts/raftboot.rules.yml
+suite "alert rules (promtool)" promtool_rules
 suite "debian package" build_deb
 suite "unit+property+storage" cargo test --locked --workspace --exclude chaos-tests
 suite "multi-process (lo+netns)" cargo test --locked -p chaos-tests
