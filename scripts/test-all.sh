@@ -16,11 +16,12 @@ export RAFTBOOT_BIN_DIR="$CARGO_TARGET_DIR/debug"
 # server beside proxyDHCP), real TFTP clients (tftp-hpa, curl, atftp), PXE loaders (pxelinux,
 # syslinux-common), a real PXE firmware (QEMU with its iPXE ROMs) and what the QEMU guests
 # boot (Debian's kernel, and initramfs-tools to build an NFS-root initrd for it), a real
-# browser for the status page (headless chromium, driven by chromium-driver), and openssl
-# (the TLS tests make their cluster CA and certificates with it).
+# browser for the status page (headless chromium, driven by chromium-driver), openssl
+# (the TLS tests make their cluster CA and certificates with it), and prometheus (promtool
+# checks the alert rules; the server runs them against a real cluster).
 APT_PACKAGES=(iproute2 util-linux busybox libnfs-utils debootstrap isc-dhcp-client udhcpc kea-admin
   kea-dhcp4-server tftp-hpa curl atftp pxelinux syslinux-common qemu-system-x86 ipxe-qemu
-  linux-image-amd64 initramfs-tools chromium chromium-driver openssl)
+  linux-image-amd64 initramfs-tools chromium chromium-driver openssl prometheus)
 need=()
 for p in "${APT_PACKAGES[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || need+=("$p")
@@ -49,9 +50,27 @@ suite() {
   fi
 }
 
+# The Debian package from the dev-profile binaries (cargo-deb is installed on first use,
+# pinned in build-deb.sh); chaos-tests/tests/package.rs installs it into a debootstrap root.
+build_deb() {
+  local out
+  out=$(bash scripts/build-deb.sh --dev) || return 1
+  RAFTBOOT_DEB=$(tail -n1 <<<"$out")
+  export RAFTBOOT_DEB
+}
+
+# The alert rules: syntax, and their unit tests on synthetic series (chaos-tests/tests/alerts.rs
+# runs them in a real Prometheus against a real cluster).
+promtool_rules() {
+  promtool check rules docs/alerts/raftboot.rules.yml &&
+    promtool test rules docs/alerts/raftboot.rules.test.yml
+}
+
 suite "fmt" cargo fmt --all --check
 suite "clippy" cargo clippy --locked --workspace --all-targets -- -D warnings
 suite "build binaries" cargo build --locked --workspace --bins
+suite "alert rules (promtool)" promtool_rules
+suite "debian package" build_deb
 suite "unit+property+storage" cargo test --locked --workspace --exclude chaos-tests
 suite "multi-process (lo+netns)" cargo test --locked -p chaos-tests --no-fail-fast
 

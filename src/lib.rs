@@ -11,8 +11,10 @@
 //! [`bootcfg`] is the boot-file namespace and generated boot configs (pure),
 //! [`bootfiles`] serves it from the store, [`tftp`] and [`httpboot`] over the wire.
 //! [`vip`] moves the virtual IP with the leader; [`failover`] moves both on purpose.
+//! [`assets`] generates the man pages and shell completions the Debian package ships.
 
 pub mod api;
+pub mod assets;
 pub mod backup;
 pub mod batch_writer;
 pub mod bootcfg;

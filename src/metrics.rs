@@ -301,7 +301,86 @@ pub fn render(st: &AppState) -> String {
         data.state.leases.len() as u64,
     );
     crate::api::backup::COUNTERS.render(&mut o, metric);
+    render_ops(&mut o, st, &data.state, m.id);
     o
+}
+
+/// Gauges the alert rules in docs/alerts/ are built on: per-pool DHCP address use, this
+/// node's readiness for every image, and the free space of the data dir's file system.
+fn render_ops(o: &mut String, st: &AppState, state: &raftboot_raft::state::State, me: u64) {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+    let _ = writeln!(o, "# HELP raftboot_dhcp_pool_addresses Addresses in a pool's range.\n# TYPE raftboot_dhcp_pool_addresses gauge");
+    let _ = writeln!(o, "# HELP raftboot_dhcp_pool_used Addresses of a pool held by a live lease or a host's fixed address.\n# TYPE raftboot_dhcp_pool_used gauge");
+    for (name, size, used) in pool_usage(state, now) {
+        let _ = writeln!(
+            o,
+            "raftboot_dhcp_pool_addresses{{pool=\"{name}\"}} {size}\nraftboot_dhcp_pool_used{{pool=\"{name}\"}} {used}"
+        );
+    }
+    if st.store.is_some() {
+        let _ = writeln!(o, "# HELP raftboot_image_ready 1 if this boot server holds every blob of the image, verified.\n# TYPE raftboot_image_ready gauge");
+        for name in state.images.keys() {
+            let ready = state
+                .readiness
+                .get(name)
+                .and_then(|r| r.get(&me))
+                .is_some_and(|r| r.ready);
+            let _ = writeln!(
+                o,
+                "raftboot_image_ready{{image=\"{name}\"}} {}",
+                u8::from(ready)
+            );
+        }
+    }
+    // statvfs counts are u64 on 64-bit Linux but narrower on some 32-bit targets.
+    #[allow(clippy::useless_conversion)]
+    if let Ok(fs) = nix::sys::statvfs::statvfs(st.data_dir.as_path()) {
+        let frag = u64::from(fs.fragment_size());
+        metric(
+            o,
+            "raftboot_data_dir_free_bytes",
+            "gauge",
+            "Bytes available to bootd on the data dir's file system.",
+            u64::from(fs.blocks_available()).saturating_mul(frag),
+        );
+        metric(
+            o,
+            "raftboot_data_dir_size_bytes",
+            "gauge",
+            "Size of the data dir's file system.",
+            u64::from(fs.blocks()).saturating_mul(frag),
+        );
+    }
+}
+
+/// `(pool, addresses in its range, addresses in use)` for every pool: live leases (not
+/// expired at `now_ms`) of the pool plus fixed host addresses inside its range.
+pub fn pool_usage(state: &raftboot_raft::state::State, now_ms: u64) -> Vec<(String, u64, u64)> {
+    state
+        .pools
+        .values()
+        .map(|p| {
+            let (a, b) = (u32::from(p.start), u32::from(p.end));
+            let size = u64::from(b.saturating_sub(a)) + u64::from(a <= b);
+            let in_range = |ip: std::net::Ipv4Addr| (a..=b).contains(&u32::from(ip));
+            let leased = state
+                .leases
+                .values()
+                .filter(|l| l.pool == p.name && l.expires_ms > now_ms && in_range(l.ip))
+                .count() as u64;
+            let fixed = state
+                .hosts
+                .values()
+                .filter_map(|h| h.ip)
+                .filter(|ip| {
+                    in_range(*ip) && state.leases.get(ip).is_none_or(|l| l.expires_ms <= now_ms)
+                })
+                .count() as u64;
+            (p.name.clone(), size, (leased + fixed).min(size))
+        })
+        .collect()
 }
 
 /// TFTP and HTTP boot counters (one series per protocol) and the boot tracker's size.
@@ -379,5 +458,67 @@ fn render_boot_files(o: &mut String, st: &AppState) {
             "Machines in this node's boot tracker.",
             t.len() as u64,
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use raftboot_raft::state::{Host, Lease, Pool, State};
+    use std::net::Ipv4Addr;
+
+    #[test]
+    fn pool_usage_counts_live_leases_and_fixed_hosts_in_range() {
+        let mut s = State::default();
+        s.pools.insert(
+            "lab".into(),
+            Pool {
+                name: "lab".into(),
+                start: Ipv4Addr::new(10, 0, 1, 100),
+                end: Ipv4Addr::new(10, 0, 1, 109),
+                prefix: 24,
+                router: None,
+                dns: vec![],
+            },
+        );
+        for (i, exp) in [(100u8, 2000u64), (101, 500), (150, 2000)] {
+            let ip = Ipv4Addr::new(10, 0, 1, i);
+            s.leases.insert(
+                ip,
+                Lease {
+                    ip,
+                    mac: format!("52:54:00:00:00:{i:02x}")
+                        .parse()
+                        .unwrap_or_default(),
+                    pool: "lab".into(),
+                    granted_ms: 0,
+                    expires_ms: exp,
+                },
+            );
+        }
+        for (n, ip) in [
+            (1u8, Some(Ipv4Addr::new(10, 0, 1, 105))),
+            (2, Some(Ipv4Addr::new(10, 0, 2, 5))),
+            (3, None),
+        ] {
+            let mac = format!("52:54:00:00:01:{n:02x}")
+                .parse()
+                .unwrap_or_default();
+            s.hosts.insert(
+                mac,
+                Host {
+                    mac,
+                    name: format!("h{n}"),
+                    group: "default".into(),
+                    ip,
+                    boot_file: None,
+                    kernel_args: None,
+                },
+            );
+        }
+        // .100 live, .101 expired at 1000, .150 outside the range; host .105 inside.
+        assert_eq!(pool_usage(&s, 1000), vec![("lab".to_string(), 10, 2)]);
+        // Later every lease has expired: only the fixed host is left.
+        assert_eq!(pool_usage(&s, 5000), vec![("lab".to_string(), 10, 1)]);
     }
 }

@@ -71,6 +71,8 @@ pub struct AppState {
     pub lan: Option<String>,
     /// TFTP transfer takeover counters (boot servers).
     pub takeover: Option<Arc<crate::node::takeover::TakeoverStats>>,
+    /// This node's data dir (its free space is exported for the disk alert).
+    pub data_dir: std::path::PathBuf,
 }
 
 /// Proof that the request carried a configured token: its name and scope.

@@ -3,7 +3,7 @@
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 use raftboot::api::types::{AddMember, ApplyHosts, ApplyReport, FailoverRequest, LeaseRequest};
 use raftboot::ctl::client::{AdminClient, CtlError};
 use raftboot::ctl::commands::{cluster_status, render_status};
@@ -132,6 +132,9 @@ enum Cmd {
         #[arg(long, default_value_t = 111)]
         portmap_port: u16,
     },
+    /// Write man pages and shell completions for bootctl into DIR (used by the package build).
+    #[command(hide = true)]
+    GenerateAssets { dir: PathBuf },
 }
 
 #[derive(Subcommand)]
@@ -385,6 +388,12 @@ fn run(cli: &Cli) -> Result<(), CtlError> {
                     if h.with_blobs { " included" } else { " listed" }
                 )
             })
+        }
+        Cmd::GenerateAssets { dir } => {
+            let files = raftboot::assets::generate(Cli::command(), dir)
+                .map_err(|e| CtlError::Invalid(e.to_string()))?;
+            println!("{} files written to {}", files.len(), dir.display());
+            Ok(())
         }
         Cmd::Boots { host, follow } => boots(&client(cli)?, json, host.as_deref(), *follow),
         Cmd::Audit { limit } => {

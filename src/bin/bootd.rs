@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
@@ -61,6 +61,9 @@ enum Cmd {
         #[arg(long)]
         no_demo: bool,
     },
+    /// Write man pages and shell completions for bootd into DIR (used by the package build).
+    #[command(hide = true)]
+    GenerateAssets { dir: PathBuf },
 }
 
 fn init_tracing() {
@@ -145,6 +148,9 @@ async fn main() {
                 }
             }
         }
+        Cmd::GenerateAssets { dir } => raftboot::assets::generate(Cli::command(), &dir)
+            .map(|files| println!("{} files written to {}", files.len(), dir.display()))
+            .map_err(anyhow::Error::from),
         Cmd::Local { dir, no_demo } => match shutdown_on_signals() {
             Ok(stop) => raftboot::local::run(&dir, !no_demo, stop).await,
             Err(e) => Err(e),

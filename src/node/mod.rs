@@ -366,6 +366,7 @@ pub async fn run(cfg: NodeConfig, shutdown: CancellationToken) -> anyhow::Result
         )),
         lan: me.lan.map(|(ip, prefix)| format!("{ip}/{prefix}")),
         takeover: takeover.as_ref().map(|t| t.stats.clone()),
+        data_dir: cfg.data_dir.clone(),
     });
     let stop = admin_stop.clone();
     let admin_task = tokio::spawn(async move {
