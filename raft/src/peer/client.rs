@@ -287,7 +287,10 @@ mod tests {
             client.call(&first, Duration::from_secs(10)),
         )
         .await;
-        assert!(cancelled.is_err(), "first call was not cancelled: {cancelled:?}");
+        assert!(
+            cancelled.is_err(),
+            "first call was not cancelled: {cancelled:?}"
+        );
         // The peer now answers the dropped request.
         release.notify_one();
         tokio::time::timeout(Duration::from_secs(10), answered_rx)
