@@ -298,7 +298,10 @@ impl Cluster {
             .args(["run", "--config"])
             .arg(&self.config)
             .args(["--node-id", &id.to_string()])
-            .env("RAFTBOOT_LOG", "info,openraft=warn")
+            .env(
+                "RAFTBOOT_LOG",
+                std::env::var("CHAOS_NODE_LOG").unwrap_or_else(|_| "info,openraft=warn".into()),
+            )
             .stdout(Stdio::from(log.try_clone()?))
             .stderr(Stdio::from(log))
             .spawn()

@@ -395,7 +395,18 @@ pub async fn run(cfg: NodeConfig, shutdown: CancellationToken) -> anyhow::Result
     ));
     tracing::info!(name = %me.name, peer = %me.peer_addr, admin = %me.admin_addr, role = ?me.role, "bootd started");
 
-    shutdown.cancelled().await;
+    // A Raft core that stopped on its own (a panic, a fatal storage error) leaves this node
+    // unable to vote, replicate or apply, while its status would go on showing the last role
+    // and applied index. Exit with an error instead, so a supervisor restarts it.
+    let mut core_watch = raft.metrics();
+    let core_stopped = async move { while core_watch.changed().await.is_ok() {} };
+    let core_died = tokio::select! {
+        _ = shutdown.cancelled() => false,
+        _ = core_stopped => true,
+    };
+    if core_died {
+        tracing::error!("the Raft core stopped; shutting down");
+    }
     tracing::info!("shutting down");
     let ordered = async {
         dhcp_stop.cancel();
@@ -440,5 +451,8 @@ pub async fn run(cfg: NodeConfig, shutdown: CancellationToken) -> anyhow::Result
         tracing::warn!("shutdown deadline passed; exiting anyway");
     }
     tracing::info!("stopped");
+    if core_died {
+        anyhow::bail!("the Raft core stopped");
+    }
     Ok(())
 }

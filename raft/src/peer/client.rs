@@ -43,46 +43,52 @@ impl PeerClient {
         &self.addr
     }
 
-    async fn connect(&mut self) -> Result<&mut PeerStream, PeerError> {
-        if self.conn.is_none() {
-            let tcp = TcpStream::connect(&self.addr).await?;
-            tcp.set_nodelay(true)?;
-            let mut s: PeerStream = match self.auth.tls() {
-                Some(tls) => tokio::time::timeout(
-                    super::auth::HANDSHAKE_TIMEOUT,
-                    tls.connect(&self.addr, tcp),
-                )
-                .await
-                .map_err(|_| PeerError::Timeout)??,
-                None => Box::new(tcp),
-            };
-            self.auth.dial(&mut s, self.target).await?;
-            self.conn = Some(s);
-        }
-        self.conn
-            .as_mut()
-            .ok_or_else(|| PeerError::Protocol("no connection".into()))
+    /// Dial and authenticate a fresh connection (inside TLS when the cluster uses it).
+    async fn dial(&self) -> Result<PeerStream, PeerError> {
+        let tcp = TcpStream::connect(&self.addr).await?;
+        tcp.set_nodelay(true)?;
+        let mut s: PeerStream = match self.auth.tls() {
+            Some(tls) => {
+                tokio::time::timeout(super::auth::HANDSHAKE_TIMEOUT, tls.connect(&self.addr, tcp))
+                    .await
+                    .map_err(|_| PeerError::Timeout)??
+            }
+            None => Box::new(tcp),
+        };
+        self.auth.dial(&mut s, self.target).await?;
+        Ok(s)
     }
 
     /// Send one request and wait for its answer. Any failure drops the connection.
+    ///
+    /// Cancellation-safe: the connection is taken out of the client for the whole exchange
+    /// and put back only once the answer has been read in full. openraft wraps every RPC in
+    /// its own deadline (the heartbeat interval for AppendEntries) and drops this future when
+    /// it passes; the stream, which may still owe the answer to the dropped request, is
+    /// dropped with it, so the next call dials afresh instead of reading that stale answer
+    /// as its own (an old "Success" taken for the acknowledgement of newer entries).
     pub async fn call(
         &mut self,
         req: &PeerRequest,
         timeout: Duration,
     ) -> Result<PeerResponse, PeerError> {
         let fut = async {
-            let s = self.connect().await?;
-            write_msg(s, req).await?;
-            read_msg::<_, PeerResponse>(s, MAX_FRAME).await
+            let mut s = match self.conn.take() {
+                Some(s) => s,
+                None => self.dial().await?,
+            };
+            write_msg(&mut s, req).await?;
+            let resp = read_msg::<_, PeerResponse>(&mut s, MAX_FRAME).await?;
+            Ok::<_, PeerError>((s, resp))
         };
-        let res = match tokio::time::timeout(timeout, fut).await {
-            Ok(r) => r,
+        match tokio::time::timeout(timeout, fut).await {
+            Ok(Ok((s, resp))) => {
+                self.conn = Some(s);
+                Ok(resp)
+            }
+            Ok(Err(e)) => Err(e),
             Err(_) => Err(PeerError::Timeout),
-        };
-        if res.is_err() {
-            self.conn = None;
         }
-        res
     }
 }
 
@@ -101,12 +107,12 @@ impl PeerNetworkFactory {
         }
     }
 
-    /// The shortest time an RPC may take before it counts as failed. openraft 0.9 gives
-    /// AppendEntries the heartbeat interval as its deadline (50 ms by default); a follower
-    /// whose fsync takes longer on a busy machine then looks unreachable, its connection is
-    /// dropped and re-handshaken, and it misses heartbeats until it stands for election. The
-    /// node sets this to the minimum election timeout. The VIP hold rule is unaffected: a
-    /// late answer counts from when its request was sent.
+    /// The shortest deadline this client puts on an RPC (the node sets the minimum election
+    /// timeout). Note that openraft 0.9 also wraps every RPC in its own deadline (for
+    /// AppendEntries the heartbeat interval) and drops the call when that passes, so for
+    /// AppendEntries the heartbeat interval still bounds the wait; [`PeerClient::call`] is
+    /// cancellation-safe for that reason. The VIP hold rule is unaffected: a late answer
+    /// counts from when its request was sent.
     pub fn with_min_rpc_timeout(mut self, d: Duration) -> Self {
         self.min_rpc_timeout = d;
         self
@@ -211,5 +217,102 @@ impl RaftNetwork<TypeConfig> for PeerNetwork {
             }
             other => Err(unexpected(other)),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+    use tokio::net::TcpListener;
+    use tokio::sync::{oneshot, Notify};
+
+    const SECRET: &[u8] = b"0123456789abcdef";
+
+    /// A peer on loopback (real handshake and frames) that answers FetchBlob with a blob
+    /// error and Ping with Pong. The first FetchBlob is answered only after `release` is
+    /// notified; `answered` fires once that late answer has been written.
+    async fn scripted_peer(
+        release: Arc<Notify>,
+        answered: oneshot::Sender<()>,
+    ) -> std::net::SocketAddr {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            let auth = PeerAuth::new("c", 2, SECRET);
+            let mut answered = Some(answered);
+            loop {
+                let Ok((mut s, remote)) = listener.accept().await else {
+                    return;
+                };
+                if auth.accept(&mut s, remote, |_, _| Ok(())).await.is_err() {
+                    continue;
+                }
+                while let Ok(req) = read_msg::<_, PeerRequest>(&mut s, MAX_FRAME).await {
+                    let resp = match req {
+                        PeerRequest::FetchBlob { .. } => {
+                            if answered.is_some() {
+                                release.notified().await;
+                            }
+                            PeerResponse::Blob(Err("late answer to the first request".into()))
+                        }
+                        PeerRequest::Ping => PeerResponse::Pong {
+                            node: 2,
+                            initialized: true,
+                        },
+                        other => PeerResponse::Refused(format!("{other:?}")),
+                    };
+                    let wrote = write_msg(&mut s, &resp).await;
+                    if let Some(tx) = answered.take() {
+                        let _ = tx.send(());
+                    }
+                    if wrote.is_err() {
+                        break;
+                    }
+                }
+            }
+        });
+        addr
+    }
+
+    /// openraft drops an RPC future when its own deadline passes (the heartbeat interval for
+    /// AppendEntries), which is shorter than the client's. The answer to the dropped request
+    /// must never be read as the answer to the next one: that made a leader take an old
+    /// heartbeat's "Success" for the acknowledgement of entries the follower never stored.
+    #[tokio::test]
+    async fn a_cancelled_call_does_not_leave_its_answer_for_the_next() {
+        let release = Arc::new(Notify::new());
+        let (answered_tx, answered_rx) = oneshot::channel();
+        let addr = scripted_peer(release.clone(), answered_tx).await;
+        let mut client = PeerClient::new(PeerAuth::new("c", 1, SECRET), 2, addr.to_string());
+        let first = PeerRequest::FetchBlob {
+            digest: [0; 32],
+            offset: 0,
+            len: 1,
+        };
+        // The caller's deadline passes while the peer still owes the answer.
+        let cancelled = tokio::time::timeout(
+            Duration::from_millis(200),
+            client.call(&first, Duration::from_secs(10)),
+        )
+        .await;
+        assert!(
+            cancelled.is_err(),
+            "first call was not cancelled: {cancelled:?}"
+        );
+        // The peer now answers the dropped request.
+        release.notify_one();
+        tokio::time::timeout(Duration::from_secs(10), answered_rx)
+            .await
+            .expect("peer never answered the first request")
+            .unwrap();
+        let next = client
+            .call(&PeerRequest::Ping, Duration::from_secs(10))
+            .await
+            .unwrap();
+        assert!(
+            matches!(next, PeerResponse::Pong { node: 2, .. }),
+            "the next call got the cancelled call's answer: {next:?}"
+        );
     }
 }
