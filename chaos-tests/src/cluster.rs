@@ -91,17 +91,25 @@ pub struct Cluster {
     pub deploy_token: Option<String>,
 }
 
-/// Hands out distinct free loopback ports: each probe listener stays open until the
-/// allocator is dropped, so the kernel cannot hand the same port out twice.
+/// Hands out distinct loopback ports free for TCP *and* UDP (a node serves DHCP, TFTP, NFS
+/// and the portmapper on UDP): each probe socket pair stays open until the allocator is
+/// dropped, so the kernel cannot hand the same port out twice. A port free for TCP only
+/// (another cluster's node serving UDP on it) is skipped; clusters started side by side once
+/// collided that way ("Address already in use" on a node's UDP port).
 #[derive(Default)]
-struct Ports(Vec<std::net::TcpListener>);
+struct Ports(Vec<(std::net::TcpListener, std::net::UdpSocket)>);
 
 impl Ports {
     fn next(&mut self) -> anyhow::Result<u16> {
-        let l = std::net::TcpListener::bind("127.0.0.1:0")?;
-        let port = l.local_addr()?.port();
-        self.0.push(l);
-        Ok(port)
+        for _ in 0..64 {
+            let l = std::net::TcpListener::bind("127.0.0.1:0")?;
+            let port = l.local_addr()?.port();
+            if let Ok(u) = std::net::UdpSocket::bind(("127.0.0.1", port)) {
+                self.0.push((l, u));
+                return Ok(port);
+            }
+        }
+        anyhow::bail!("no loopback port free for both TCP and UDP after 64 tries")
     }
 }
 
@@ -420,6 +428,24 @@ impl Cluster {
 
     /// Wait until the running nodes agree on one leader; return it.
     pub fn wait_leader(&self, timeout: Duration) -> anyhow::Result<u64> {
+        self.wait_leader_inner(timeout).map_err(|e| {
+            // A test that returns this error (instead of panicking) gets no log tails from
+            // `drop`: put them in the error.
+            let tails: Vec<String> = self
+                .running()
+                .iter()
+                .map(|id| {
+                    format!(
+                        "---- node {id} log (tail) ----\n{}",
+                        Self::log_tail(&self.log_path(*id), 15)
+                    )
+                })
+                .collect();
+            e.context(tails.join("\n"))
+        })
+    }
+
+    fn wait_leader_inner(&self, timeout: Duration) -> anyhow::Result<u64> {
         wait::until("a leader all running nodes agree on", timeout, || {
             let mut leaders = Vec::new();
             for id in self.running() {
