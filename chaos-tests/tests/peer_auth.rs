@@ -22,6 +22,21 @@ fn metric(c: &Cluster, id: u64, line_prefix: &str) -> u64 {
         .unwrap_or_else(|| panic!("metric {line_prefix} missing in:\n{body}"))
 }
 
+/// Wait (bounded) until the counter reaches `want`, then check it is exactly `want`: the
+/// server counts a refusal when it has processed the closed handshake, which may be just
+/// after the client saw it.
+fn await_metric(c: &Cluster, id: u64, line_prefix: &str, want: u64) {
+    let _ = chaos_tests::wait::until(line_prefix, Duration::from_secs(10), || {
+        let v = metric(c, id, line_prefix);
+        if v >= want {
+            Ok(())
+        } else {
+            Err(v.to_string())
+        }
+    });
+    assert_eq!(metric(c, id, line_prefix), want, "{line_prefix}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn peer_rpc_refuses_wrong_secret_and_wrong_ids() {
     let c = Cluster::start(&Spec::default()).unwrap();
@@ -64,10 +79,14 @@ async fn peer_rpc_refuses_wrong_secret_and_wrong_ids() {
         matches!(r, Err(PeerError::Refused(_))),
         "wrong secret: {r:?}"
     );
-    assert_eq!(
-        metric(&c, 1, "raftboot_peer_refused_total{reason=\"secret\"}"),
-        secret_before + 1
-    );
+    tokio::task::block_in_place(|| {
+        await_metric(
+            &c,
+            1,
+            "raftboot_peer_refused_total{reason=\"secret\"}",
+            secret_before + 1,
+        )
+    });
 
     let id_before = metric(&c, 1, "raftboot_peer_refused_total{reason=\"identity\"}");
     // A node id that is not a member.
@@ -92,10 +111,14 @@ async fn peer_rpc_refuses_wrong_secret_and_wrong_ids() {
         matches!(&r, Err(PeerError::Refused(m)) if m.contains("wrong node id")),
         "wrong target: {r:?}"
     );
-    assert_eq!(
-        metric(&c, 1, "raftboot_peer_refused_total{reason=\"identity\"}"),
-        id_before + 2
-    );
+    tokio::task::block_in_place(|| {
+        await_metric(
+            &c,
+            1,
+            "raftboot_peer_refused_total{reason=\"identity\"}",
+            id_before + 2,
+        )
+    });
 
     // Authenticated as node 2, but the vote request claims to come from node 3.
     let sender_before = metric(&c, 1, "raftboot_peer_refused_total{reason=\"rpc_sender\"}");
@@ -110,10 +133,14 @@ async fn peer_rpc_refuses_wrong_secret_and_wrong_ids() {
         matches!(&r, Ok(PeerResponse::Refused(m)) if m.contains("claims to come from node 3")),
         "spoofed sender: {r:?}"
     );
-    assert_eq!(
-        metric(&c, 1, "raftboot_peer_refused_total{reason=\"rpc_sender\"}"),
-        sender_before + 1
-    );
+    tokio::task::block_in_place(|| {
+        await_metric(
+            &c,
+            1,
+            "raftboot_peer_refused_total{reason=\"rpc_sender\"}",
+            sender_before + 1,
+        )
+    });
 
     // The cluster is unharmed: still the same term-stable leader serving writes.
     let s = c.status(1).unwrap();
