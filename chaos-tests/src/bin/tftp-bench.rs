@@ -3,6 +3,12 @@
 //! run, client and servers pinned to one CPU, all in one run; prints MiB/s (median of the
 //! runs) and the ratios raftboot / peer.
 //!
+//! The runs are interleaved: each round downloads once from every case in turn, so a burst
+//! of load from elsewhere on the machine falls on all servers alike rather than on
+//! whichever case happened to be running. Besides the ratio of the medians, each
+//! comparison prints the ratio within every round (raftboot and the peer measured seconds
+//! apart) and how many rounds raftboot was ahead.
+//!
 //! Peers come from `/usr/sbin` when installed, else are unpacked from their Debian
 //! packages (`apt-get download` + `dpkg-deb -x`) into a temp dir (the two packages
 //! conflict, so at most one can be installed). Needs root (the peers drop to `nobody`),
@@ -118,21 +124,10 @@ fn fetch(port: u16, remote: &str, opts: &[&str], out: &Path, want: &Digest) -> a
     Ok(secs)
 }
 
-fn median_mib_s(
-    port: u16,
-    remote: &str,
-    opts: &[&str],
-    runs: usize,
-    out: &Path,
-    want: &Digest,
-) -> anyhow::Result<f64> {
-    fetch(port, remote, opts, out, want)?; // warm-up
-    let mut v = Vec::new();
-    for _ in 0..runs {
-        v.push(FILE_MIB as f64 / fetch(port, remote, opts, out, want)?);
-    }
+fn median(v: &[f64]) -> f64 {
+    let mut v = v.to_vec();
     v.sort_by(f64::total_cmp);
-    Ok(v[v.len() / 2])
+    v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
 }
 
 fn main() -> anyhow::Result<()> {
@@ -244,16 +239,37 @@ fn main() -> anyhow::Result<()> {
         ("atftpd", at_port, &win512),
         ("raftboot", rb_port, &win512),
     ];
-    println!("# {FILE_MIB} MiB file, client atftp, everything on CPU {CPU}, median of {runs} runs");
-    println!("| server | client options | MiB/s |");
-    println!("| --- | --- | --- |");
-    let mut results = Vec::new();
-    for (name, port, opts) in cases {
-        let r = median_mib_s(port, "/bench.bin", opts, runs, &out, &want)?;
-        println!("| {name} | {} | {r:.1} |", opts.join(", "));
-        results.push((name, opts.join(", "), r));
+    println!(
+        "# {FILE_MIB} MiB file, client atftp, everything on CPU {CPU}, {runs} interleaved rounds"
+    );
+    // One warm-up download per case, then `runs` rounds of one download per case.
+    for (_, port, opts) in cases {
+        fetch(port, "/bench.bin", opts, &out, &want)?;
     }
-    let get = |n: &str, o: &str| results.iter().find(|r| r.0 == n && r.1 == o).map(|r| r.2);
+    let mut mib_s: Vec<Vec<f64>> = vec![Vec::new(); cases.len()];
+    for _ in 0..runs {
+        for (i, (_, port, opts)) in cases.iter().enumerate() {
+            mib_s[i].push(FILE_MIB as f64 / fetch(*port, "/bench.bin", opts, &out, &want)?);
+        }
+    }
+    println!("| server | client options | MiB/s (median) | min | max |");
+    println!("| --- | --- | --- | --- | --- |");
+    for ((name, _, opts), v) in cases.iter().zip(&mib_s) {
+        let (lo, hi) = v.iter().fold((f64::INFINITY, 0f64), |(lo, hi), x| {
+            (lo.min(*x), hi.max(*x))
+        });
+        println!(
+            "| {name} | {} | {:.1} | {lo:.1} | {hi:.1} |",
+            opts.join(", "),
+            median(v)
+        );
+    }
+    let get = |n: &str, o: &str| {
+        cases
+            .iter()
+            .position(|c| c.0 == n && c.2.join(", ") == o)
+            .map(|i| &mib_s[i])
+    };
     println!();
     for (peer, o) in [
         ("tftpd-hpa", lock.join(", ")),
@@ -262,7 +278,15 @@ fn main() -> anyhow::Result<()> {
         ("atftpd", win512.join(", ")),
     ] {
         if let (Some(a), Some(b)) = (get("raftboot", &o), get(peer, &o)) {
-            println!("raftboot / {peer} ({o}): {:.2}", a / b);
+            let per_round: Vec<f64> = a.iter().zip(b).map(|(x, y)| x / y).collect();
+            let ahead = per_round.iter().filter(|r| **r >= 1.0).count();
+            let shown: Vec<String> = per_round.iter().map(|r| format!("{r:.2}")).collect();
+            println!(
+                "raftboot / {peer} ({o}): {:.2} (per round: {}; ahead in {ahead} of {})",
+                median(a) / median(b),
+                shown.join(" "),
+                per_round.len()
+            );
         }
     }
     cancel.cancel();
