@@ -74,8 +74,16 @@ impl BootRig {
         rig.ctl(&[
             "image", "import", &root, "--name", IMAGE, "--group", GROUP, "--quiet",
         ])?;
-        wait::until("both images ready on 3 boot servers", T, || {
-            let out = rig
+        rig.wait_images_ready("both images ready on 3 boot servers")?;
+        rig.vip_holder()?;
+        Ok(rig)
+    }
+
+    /// Wait (bounded) until both images (loaders and root) are ready on all three boot
+    /// servers; `what` names the wait in its timeout error.
+    pub fn wait_images_ready(&self, what: &str) -> anyhow::Result<()> {
+        wait::until(what, T, || {
+            let out = self
                 .ctl(&["image", "list", "--json"])
                 .map_err(|e| e.to_string())?;
             let v: serde_json::Value = serde_json::from_str(&out).map_err(|e| e.to_string())?;
@@ -89,8 +97,15 @@ impl BootRig {
                 Err(v.to_string())
             }
         })?;
-        rig.vip_holder()?;
-        Ok(rig)
+        Ok(())
+    }
+
+    /// Restart a killed boot server and wait until it serves both images again and a VIP
+    /// holder answers; returns the holder.
+    pub fn restore_node(&mut self, id: u64) -> anyhow::Result<u64> {
+        self.cluster.start_node(id)?;
+        self.wait_images_ready(&format!("node {id} back with both images"))?;
+        self.vip_holder()
     }
 
     /// Run bootctl against the cluster; its stdout, or an error with its stderr.

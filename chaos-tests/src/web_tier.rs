@@ -673,27 +673,9 @@ impl Run {
     /// Restart a killed boot server and wait until it serves both images and a VIP holder
     /// serves.
     fn restore(&mut self, id: u64) -> anyhow::Result<()> {
-        self.rig.cluster.start_node(id)?;
-        self.event(format!("node {id} restarted"));
-        let rig = &self.rig;
-        wait::until(&format!("node {id} back with both images"), T, || {
-            let out = rig
-                .ctl(&["image", "list", "--json"])
-                .map_err(|e| e.to_string())?;
-            let v: serde_json::Value = serde_json::from_str(&out).map_err(|e| e.to_string())?;
-            let ready = v
-                .as_array()
-                .map(|a| a.iter().filter(|i| i["ready"] == 3).count())
-                .unwrap_or(0);
-            if ready == 2 {
-                Ok(())
-            } else {
-                Err(v.to_string())
-            }
-        })?;
-        let holder = self.rig.vip_holder()?;
+        let holder = self.rig.restore_node(id)?;
         self.event(format!(
-            "node {id} serves both images again; node {holder} holds the VIP"
+            "node {id} restarted and serves both images again; node {holder} holds the VIP"
         ));
         Ok(())
     }

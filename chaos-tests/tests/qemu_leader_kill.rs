@@ -118,29 +118,6 @@ fn finish(rig: &BootRig, g: &mut QemuBoot) -> Result<(Duration, Duration), Strin
     }
 }
 
-/// Restart a killed node and wait until it serves both images again and a VIP holder is
-/// back.
-fn restore(rig: &mut BootRig, id: u64) -> anyhow::Result<()> {
-    rig.cluster.start_node(id)?;
-    wait::until(&format!("node {id} back with both images"), T, || {
-        let out = rig
-            .ctl(&["image", "list", "--json"])
-            .map_err(|e| e.to_string())?;
-        let v: serde_json::Value = serde_json::from_str(&out).map_err(|e| e.to_string())?;
-        let ready = v
-            .as_array()
-            .map(|a| a.iter().filter(|i| i["ready"] == 3).count())
-            .unwrap_or(0);
-        if ready == 2 {
-            Ok(())
-        } else {
-            Err(v.to_string())
-        }
-    })?;
-    rig.vip_holder()?;
-    Ok(())
-}
-
 /// pxelinux boot with the VIP holder killed while `stage` (`kernel`, `initrd`) is in
 /// flight; returns the killed node (to restore) and a timing line, or the failure.
 fn tftp_kill(
@@ -351,7 +328,7 @@ fn qemu_pxelinux_boot_and_nfs_root_survive_a_leader_kill_without_a_reset() {
         }
         if let Some(id) = killed {
             if i + 1 < runs.len() {
-                restore(&mut rig, id).unwrap();
+                rig.restore_node(id).unwrap();
             }
         }
     }

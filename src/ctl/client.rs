@@ -61,6 +61,16 @@ pub struct AdminClient {
     timeouts: (std::time::Duration, std::time::Duration),
 }
 
+/// A request body.
+#[derive(Clone, Copy)]
+enum Body<'a> {
+    Empty,
+    /// Encoded JSON.
+    Json(&'a [u8]),
+    /// Raw bytes (a blob, a backup).
+    Bytes(&'a [u8]),
+}
+
 fn base(scheme: &str, api: &str) -> String {
     if api.starts_with("http://") || api.starts_with("https://") {
         api.trim_end_matches('/').to_string()
@@ -184,12 +194,16 @@ impl AdminClient {
         }
     }
 
-    fn call<B: Serialize, T: DeserializeOwned>(
+    /// Send one request to each node in turn until one answers: the answer and the node
+    /// it came from. A transport failure moves on to the next node (a TLS failure ends the
+    /// search: the next node has the same certificate problem); an HTTP error status is
+    /// the answer, mapped to its [`CtlError`].
+    fn first_answer(
         &self,
         method: &str,
         path: &str,
-        body: Option<&B>,
-    ) -> Result<T, CtlError> {
+        body: Body<'_>,
+    ) -> Result<(&str, ureq::Response), CtlError> {
         let mut tried = Vec::new();
         for api in &self.apis {
             let url = format!("{}{path}", base(self.scheme, api));
@@ -198,15 +212,14 @@ impl AdminClient {
                 .request(method, &url)
                 .set("Authorization", &format!("Bearer {}", self.token));
             let res = match body {
-                Some(b) => req.send_json(b),
-                None => req.call(),
+                Body::Empty => req.call(),
+                Body::Json(b) => req.set("Content-Type", "application/json").send_bytes(b),
+                Body::Bytes(b) => req
+                    .set("Content-Type", "application/octet-stream")
+                    .send_bytes(b),
             };
             match res {
-                Ok(resp) => {
-                    return resp
-                        .into_json::<T>()
-                        .map_err(|e| CtlError::Other(format!("bad answer from {api}: {e}")));
-                }
+                Ok(resp) => return Ok((api, resp)),
                 Err(ureq::Error::Status(code, resp)) => return Err(Self::map_status(code, resp)),
                 Err(ureq::Error::Transport(t)) => {
                     if let Some(e) = self.transport(api, t, &mut tried) {
@@ -216,6 +229,30 @@ impl AdminClient {
             }
         }
         Err(CtlError::Unreachable(tried.join(", ")))
+    }
+
+    fn json_answer<T: DeserializeOwned>(api: &str, resp: ureq::Response) -> Result<T, CtlError> {
+        resp.into_json::<T>()
+            .map_err(|e| CtlError::Other(format!("bad answer from {api}: {e}")))
+    }
+
+    fn call<B: Serialize, T: DeserializeOwned>(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&B>,
+    ) -> Result<T, CtlError> {
+        let json;
+        let body = match body {
+            Some(b) => {
+                json = serde_json::to_vec(b)
+                    .map_err(|e| CtlError::Other(format!("encoding the request: {e}")))?;
+                Body::Json(&json)
+            }
+            None => Body::Empty,
+        };
+        let (api, resp) = self.first_answer(method, path, body)?;
+        Self::json_answer(api, resp)
     }
 
     pub fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, CtlError> {
@@ -230,24 +267,8 @@ impl AdminClient {
     }
     /// Upload raw bytes (a blob) to the first reachable node.
     pub fn put_bytes(&self, path: &str, bytes: &[u8]) -> Result<(), CtlError> {
-        let mut tried = Vec::new();
-        for api in &self.apis {
-            let url = format!("{}{path}", base(self.scheme, api));
-            let req = self
-                .agent
-                .put(&url)
-                .set("Authorization", &format!("Bearer {}", self.token));
-            match req.send_bytes(bytes) {
-                Ok(_) => return Ok(()),
-                Err(ureq::Error::Status(code, resp)) => return Err(Self::map_status(code, resp)),
-                Err(ureq::Error::Transport(t)) => {
-                    if let Some(e) = self.transport(api, t, &mut tried) {
-                        return Err(e);
-                    }
-                }
-            }
-        }
-        Err(CtlError::Unreachable(tried.join(", ")))
+        self.first_answer("PUT", path, Body::Bytes(bytes))?;
+        Ok(())
     }
 
     /// GET raw bytes (a backup snapshot) from the first reachable node.
@@ -269,51 +290,14 @@ impl AdminClient {
         &self,
         path: &str,
     ) -> Result<Box<dyn std::io::Read + Send + Sync + 'static>, CtlError> {
-        let mut tried = Vec::new();
-        for api in &self.apis {
-            let url = format!("{}{path}", base(self.scheme, api));
-            let req = self
-                .agent
-                .get(&url)
-                .set("Authorization", &format!("Bearer {}", self.token));
-            match req.call() {
-                Ok(resp) => return Ok(resp.into_reader()),
-                Err(ureq::Error::Status(code, resp)) => return Err(Self::map_status(code, resp)),
-                Err(ureq::Error::Transport(t)) => {
-                    if let Some(e) = self.transport(api, t, &mut tried) {
-                        return Err(e);
-                    }
-                }
-            }
-        }
-        Err(CtlError::Unreachable(tried.join(", ")))
+        let (_, resp) = self.first_answer("GET", path, Body::Empty)?;
+        Ok(resp.into_reader())
     }
 
     /// POST raw bytes and read a JSON answer, from the first reachable node.
     pub fn post_bytes<T: DeserializeOwned>(&self, path: &str, bytes: &[u8]) -> Result<T, CtlError> {
-        let mut tried = Vec::new();
-        for api in &self.apis {
-            let url = format!("{}{path}", base(self.scheme, api));
-            let req = self
-                .agent
-                .post(&url)
-                .set("Authorization", &format!("Bearer {}", self.token))
-                .set("Content-Type", "application/octet-stream");
-            match req.send_bytes(bytes) {
-                Ok(resp) => {
-                    return resp
-                        .into_json::<T>()
-                        .map_err(|e| CtlError::Other(format!("bad answer from {api}: {e}")));
-                }
-                Err(ureq::Error::Status(code, resp)) => return Err(Self::map_status(code, resp)),
-                Err(ureq::Error::Transport(t)) => {
-                    if let Some(e) = self.transport(api, t, &mut tried) {
-                        return Err(e);
-                    }
-                }
-            }
-        }
-        Err(CtlError::Unreachable(tried.join(", ")))
+        let (api, resp) = self.first_answer("POST", path, Body::Bytes(bytes))?;
+        Self::json_answer(api, resp)
     }
 
     pub fn delete<T: DeserializeOwned>(&self, path: &str) -> Result<T, CtlError> {
