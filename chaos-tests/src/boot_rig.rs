@@ -82,22 +82,7 @@ impl BootRig {
     /// Wait (bounded) until both images (loaders and root) are ready on all three boot
     /// servers; `what` names the wait in its timeout error.
     pub fn wait_images_ready(&self, what: &str) -> anyhow::Result<()> {
-        wait::until(what, T, || {
-            let out = self
-                .ctl(&["image", "list", "--json"])
-                .map_err(|e| e.to_string())?;
-            let v: serde_json::Value = serde_json::from_str(&out).map_err(|e| e.to_string())?;
-            let ready = v
-                .as_array()
-                .map(|a| a.iter().filter(|i| i["ready"] == 3).count())
-                .unwrap_or(0);
-            if ready == 2 {
-                Ok(())
-            } else {
-                Err(v.to_string())
-            }
-        })?;
-        Ok(())
+        self.cluster.wait_images_ready(what, 2, 3, T)
     }
 
     /// Restart a killed boot server and wait until it serves both images again and a VIP
@@ -110,13 +95,7 @@ impl BootRig {
 
     /// Run bootctl against the cluster; its stdout, or an error with its stderr.
     pub fn ctl(&self, args: &[&str]) -> anyhow::Result<String> {
-        let out = self.cluster.bootctl(args)?;
-        anyhow::ensure!(
-            out.status.success(),
-            "bootctl {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
-        Ok(String::from_utf8_lossy(&out.stdout).to_string())
+        self.cluster.ctl(args)
     }
 
     /// Register a guest: `mac` gets the fixed address .`last` in group [`GROUP`], and
@@ -146,18 +125,7 @@ impl BootRig {
 
     /// Wait until the leader holds the VIP; returns it.
     pub fn vip_holder(&self) -> anyhow::Result<u64> {
-        let c = &self.cluster;
-        wait::until("a VIP holder", T, || {
-            let l = c
-                .wait_leader(Duration::from_secs(5))
-                .map_err(|e| e.to_string())?;
-            let s = c.status(l).map_err(|e| e.to_string())?;
-            if s.vip_holder == Some(l) {
-                Ok(l)
-            } else {
-                Err(format!("leader {l}, VIP holder {:?}", s.vip_holder))
-            }
-        })
+        self.cluster.wait_vip_holder(T)
     }
 
     /// Start a guest with NIC `mac` on the LAN.

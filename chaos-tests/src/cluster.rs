@@ -41,6 +41,18 @@ pub struct Spec {
     pub named_tokens: bool,
 }
 
+impl Spec {
+    /// A cluster on a [`Lan`] with the VIP, at the default fast timings and a 200 ms VIP
+    /// hold window (the VIP, failover and boot tests).
+    pub fn lan() -> Spec {
+        Spec {
+            on_lan: true,
+            vip_hold_ms: Some(200),
+            ..Spec::default()
+        }
+    }
+}
+
 impl Default for Spec {
     fn default() -> Self {
         Self {
@@ -483,6 +495,58 @@ impl Cluster {
     /// Run the real bootctl against this cluster.
     pub fn bootctl(&self, args: &[&str]) -> anyhow::Result<std::process::Output> {
         Ok(self.bootctl_command(args)?.output()?)
+    }
+
+    /// Run bootctl against the cluster: its stdout, or an error with its stderr.
+    pub fn ctl(&self, args: &[&str]) -> anyhow::Result<String> {
+        let out = self.bootctl(args)?;
+        anyhow::ensure!(
+            out.status.success(),
+            "bootctl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+        Ok(String::from_utf8_lossy(&out.stdout).to_string())
+    }
+
+    /// Wait (bounded by `timeout`) until `images` images are each ready on `nodes` nodes
+    /// (`bootctl image list --json`); `what` names the wait in its timeout error.
+    pub fn wait_images_ready(
+        &self,
+        what: &str,
+        images: usize,
+        nodes: u64,
+        timeout: Duration,
+    ) -> anyhow::Result<()> {
+        wait::until(what, timeout, || {
+            let out = self
+                .ctl(&["image", "list", "--json"])
+                .map_err(|e| e.to_string())?;
+            let v: serde_json::Value = serde_json::from_str(&out).map_err(|e| e.to_string())?;
+            let ready = v
+                .as_array()
+                .map(|a| a.iter().filter(|i| i["ready"] == nodes).count())
+                .unwrap_or(0);
+            if ready == images {
+                Ok(())
+            } else {
+                Err(v.to_string())
+            }
+        })
+    }
+
+    /// Wait (bounded by `timeout`) until the leader holds the VIP; returns it.
+    pub fn wait_vip_holder(&self, timeout: Duration) -> anyhow::Result<u64> {
+        wait::until("a VIP holder", timeout, || {
+            let l = self
+                .wait_leader(Duration::from_secs(5))
+                .map_err(|e| e.to_string())?;
+            let s = self.status(l).map_err(|e| e.to_string())?;
+            if s.vip_holder == Some(l) {
+                Ok(l)
+            } else {
+                Err(format!("leader {l}, VIP holder {:?}", s.vip_holder))
+            }
+        })
     }
 
     /// The bootctl command [`Cluster::bootctl`] runs (in the client namespace on a LAN), to

@@ -49,6 +49,22 @@ pub mod web_guest;
 pub mod web_poller;
 pub mod web_tier;
 
+/// The seed of a randomized test: `RAFTBOOT_SEED` when set, else a fresh one; printed
+/// with the line that replays it.
+pub fn test_seed() -> u64 {
+    let s = env_number("RAFTBOOT_SEED", rand::random());
+    eprintln!("seed: {s} (replay with RAFTBOOT_SEED={s})");
+    s
+}
+
+/// A count a test may be told to change (`name` in the environment), else `default`.
+pub fn env_number<N: std::str::FromStr>(name: &str, default: N) -> N {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
 /// Where the workspace's binaries are: `RAFTBOOT_BIN_DIR`, else the directory above the
 /// running test executable (`target/<profile>/deps/..`).
 pub fn bin_dir() -> std::path::PathBuf {

@@ -20,15 +20,6 @@ use rand::{Rng, RngCore, SeedableRng};
 
 const T: Duration = Duration::from_secs(60);
 
-fn seed() -> u64 {
-    let s = std::env::var("RAFTBOOT_SEED")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or_else(rand::random);
-    eprintln!("seed: {s} (replay with RAFTBOOT_SEED={s})");
-    s
-}
-
 fn make_tree(dir: &Path, rng: &mut rand::rngs::StdRng) {
     std::fs::create_dir_all(dir.join("etc")).unwrap();
     std::fs::create_dir_all(dir.join("boot")).unwrap();
@@ -159,7 +150,7 @@ fn populate(c: &Cluster, rng: &mut rand::rngs::StdRng) -> Vec<(Mac, Ipv4Addr)> {
 
 #[test]
 fn backup_restores_into_a_fresh_cluster_with_equal_digests_and_blobs() {
-    let mut rng = rand::rngs::StdRng::seed_from_u64(seed());
+    let mut rng = rand::rngs::StdRng::seed_from_u64(chaos_tests::test_seed());
     let a = Cluster::start(&Spec::default()).unwrap();
     a.wait_leader(T).unwrap();
     let leases = populate(&a, &mut rng);
@@ -275,7 +266,7 @@ fn backup_restores_into_a_fresh_cluster_with_equal_digests_and_blobs() {
 fn backup_under_writes_holds_every_lease_acknowledged_before_it() {
     use std::sync::atomic::{AtomicBool, Ordering};
     use std::sync::{Arc, Mutex};
-    let seed = seed();
+    let seed = chaos_tests::test_seed();
     let a = Cluster::start(&Spec::default()).unwrap();
     a.wait_leader(T).unwrap();
     let pool = Pool {

@@ -13,22 +13,6 @@ use chaos_tests::wait;
 
 const T: Duration = Duration::from_secs(60);
 
-/// Wait until the leader holds the VIP; returns the holder.
-fn vip_holder(c: &Cluster) -> u64 {
-    wait::until("a VIP holder", T, || {
-        let l = c
-            .wait_leader(Duration::from_secs(5))
-            .map_err(|e| e.to_string())?;
-        let s = c.status(l).map_err(|e| e.to_string())?;
-        if s.vip_holder == Some(l) {
-            Ok(l)
-        } else {
-            Err(format!("leader {l}, holder {:?}", s.vip_holder))
-        }
-    })
-    .unwrap()
-}
-
 /// `curl` from the client namespace; the body, or the error.
 fn curl(c: &Cluster, url: &str) -> Result<Vec<u8>, String> {
     let (lan, client) = c.lan.as_ref().unwrap();
@@ -96,23 +80,13 @@ fn tftp_and_http_boot_answer_on_the_vip_and_follow_it() {
             assert!(text.contains("LOCALBOOT"), "{url}: {text}");
         }
     };
-    let first = vip_holder(&c);
+    let first = c.wait_vip_holder(T).unwrap();
     check(&c, "first holder");
     // Every boot server holds the image before the holder dies.
-    wait::until("the loader image ready on 3 boot servers", T, || {
-        let out = c
-            .bootctl(&["image", "list", "--json"])
-            .map_err(|e| e.to_string())?;
-        let v: serde_json::Value =
-            serde_json::from_slice(&out.stdout).map_err(|e| e.to_string())?;
-        match v.as_array().and_then(|a| a.first()) {
-            Some(i) if i["ready"] == 3 => Ok(()),
-            _ => Err(v.to_string()),
-        }
-    })
-    .unwrap();
+    c.wait_images_ready("the loader image ready on 3 boot servers", 1, 3, T)
+        .unwrap();
     c.kill(first).unwrap();
-    let second = vip_holder(&c);
+    let second = c.wait_vip_holder(T).unwrap();
     assert_ne!(first, second);
     check(&c, "after the holder was killed");
     eprintln!("TFTP and HTTP answered on the VIP {vip} from node {first}, then node {second}");

@@ -18,15 +18,6 @@ use rand::{Rng, SeedableRng};
 
 const T: Duration = Duration::from_secs(30);
 
-fn seed() -> u64 {
-    let s = std::env::var("RAFTBOOT_SEED")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or_else(rand::random);
-    eprintln!("seed: {s} (replay with RAFTBOOT_SEED={s})");
-    s
-}
-
 /// What a client was told: the write is in the cluster.
 #[derive(Debug, Clone)]
 enum Acked {
@@ -56,7 +47,7 @@ fn check_acked(state: &State, acked: &[Acked], node: u64) {
 
 #[test]
 fn acknowledged_writes_survive_leader_kill_and_killed_node_converges() {
-    let seed = seed();
+    let seed = chaos_tests::test_seed();
     let mut c = Cluster::start(&Spec::default()).unwrap();
     let leader = c.wait_leader(T).unwrap();
     let pool = Pool {

@@ -31,18 +31,8 @@ fn failover_drill_passes_ten_times_in_a_row() {
         eprintln!("SKIP: network namespaces need root (CI runs as root)");
         return;
     }
-    let runs: usize = std::env::var("RAFTBOOT_DRILLS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(10);
-    let spec = Spec {
-        on_lan: true,
-        heartbeat_ms: 50,
-        election_min_ms: 300,
-        election_max_ms: 600,
-        vip_hold_ms: Some(200),
-        ..Spec::default()
-    };
+    let runs: usize = chaos_tests::env_number("RAFTBOOT_DRILLS", 10);
+    let spec = Spec::lan();
     let c = Cluster::start(&spec).unwrap();
     let (lan, client_ns) = c.lan.as_ref().map(|(l, n)| (l.clone(), n.clone())).unwrap();
     let mut arp = ArpSampler::start(&lan, &client_ns, lan.ip(100), lan.ip(10)).unwrap();

@@ -12,7 +12,6 @@ use std::time::Duration;
 
 use chaos_tests::cluster::{Cluster, Spec};
 use chaos_tests::lan::Lan;
-use chaos_tests::wait;
 
 const T: Duration = Duration::from_secs(120);
 
@@ -155,38 +154,12 @@ fn debootstrap_minbase_reads_back_identically_over_nfs_through_the_vip() {
             String::from_utf8_lossy(&out.stderr)
         );
     }
-    wait::until("both images ready on 3 boot servers", T, || {
-        let out = c
-            .bootctl(&["image", "list", "--json"])
-            .map_err(|e| e.to_string())?;
-        let v: serde_json::Value =
-            serde_json::from_slice(&out.stdout).map_err(|e| e.to_string())?;
-        let ready = v
-            .as_array()
-            .map(|a| a.iter().filter(|i| i["ready"] == 3).count())
-            .unwrap_or(0);
-        if ready == 2 {
-            Ok(())
-        } else {
-            Err(v.to_string())
-        }
-    })
-    .unwrap();
+    c.wait_images_ready("both images ready on 3 boot servers", 2, 3, T)
+        .unwrap();
     // The VIP holder serves NFS (and the portmapper on 111) inside its VIP namespace.
     let (lan, client) = c.lan.clone().unwrap();
     let vip = lan.ip(10);
-    wait::until("a VIP holder", T, || {
-        let l = c
-            .wait_leader(Duration::from_secs(5))
-            .map_err(|e| e.to_string())?;
-        let s = c.status(l).map_err(|e| e.to_string())?;
-        if s.vip_holder == Some(l) {
-            Ok(())
-        } else {
-            Err("no holder yet".into())
-        }
-    })
-    .unwrap();
+    c.wait_vip_holder(T).unwrap();
     let ls = |url: &str| {
         let out = lan
             .cmd(&client, "nfs-ls")

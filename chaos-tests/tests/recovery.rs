@@ -18,15 +18,6 @@ use rand::{Rng, SeedableRng};
 
 const T: Duration = Duration::from_secs(60);
 
-fn seed() -> u64 {
-    let s = std::env::var("RAFTBOOT_SEED")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or_else(rand::random);
-    eprintln!("seed: {s} (replay with RAFTBOOT_SEED={s})");
-    s
-}
-
 fn recover(c: &Cluster, id: u64, confirm: bool) -> Output {
     let mut cmd = std::process::Command::new(chaos_tests::bin("bootd").unwrap());
     cmd.args(["recover", "--config"])
@@ -99,7 +90,7 @@ fn check_all_there(
 
 #[test]
 fn survivor_becomes_a_one_node_cluster_and_fresh_nodes_join() {
-    let mut rng = rand::rngs::StdRng::seed_from_u64(seed());
+    let mut rng = rand::rngs::StdRng::seed_from_u64(chaos_tests::test_seed());
     let mut c = Cluster::start(&Spec::default()).unwrap();
     c.wait_leader(T).unwrap();
     let client = c.any_client();
@@ -237,7 +228,7 @@ fn survivor_becomes_a_one_node_cluster_and_fresh_nodes_join() {
 /// normally, leads them (they vote for it) and they catch up with every acknowledged write.
 #[test]
 fn empty_nodes_that_answer_are_led_by_the_survivor_without_recovery() {
-    let mut rng = rand::rngs::StdRng::seed_from_u64(seed());
+    let mut rng = rand::rngs::StdRng::seed_from_u64(chaos_tests::test_seed());
     let mut c = Cluster::start(&Spec::default()).unwrap();
     c.wait_leader(T).unwrap();
     let pool = Pool {

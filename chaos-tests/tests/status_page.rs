@@ -84,14 +84,7 @@ fn status_page_follows_a_failover_in_headless_chromium() {
         eprintln!("SKIP: network namespaces need root (CI runs as root)");
         return;
     }
-    let spec = Spec {
-        on_lan: true,
-        heartbeat_ms: 50,
-        election_min_ms: 300,
-        election_max_ms: 600,
-        vip_hold_ms: Some(200),
-        ..Spec::default()
-    };
+    let spec = Spec::lan();
     let c = Cluster::start(&spec).unwrap();
     let (lan, client_ns) = c.lan.as_ref().map(|(l, n)| (l.clone(), n.clone())).unwrap();
     let all: Vec<u64> = c.nodes.keys().copied().collect();

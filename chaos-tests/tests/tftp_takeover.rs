@@ -30,14 +30,7 @@ fn tftp_client_survives_a_leader_kill_mid_file() {
     let src = tempfile::tempdir().unwrap();
     std::fs::write(src.path().join("big.bin"), &data).unwrap();
 
-    let spec = Spec {
-        on_lan: true,
-        heartbeat_ms: 50,
-        election_min_ms: 300,
-        election_max_ms: 600,
-        vip_hold_ms: Some(200),
-        ..Spec::default()
-    };
+    let spec = Spec::lan();
     let mut c = Cluster::start(&spec).unwrap();
     c.wait_leader(T).unwrap();
     let out = c
@@ -55,30 +48,9 @@ fn tftp_client_survives_a_leader_kill_mid_file() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    wait::until("the image ready on 3 boot servers", T, || {
-        let out = c
-            .bootctl(&["image", "list", "--json"])
-            .map_err(|e| e.to_string())?;
-        let v: serde_json::Value =
-            serde_json::from_slice(&out.stdout).map_err(|e| e.to_string())?;
-        match v.as_array().and_then(|a| a.first()) {
-            Some(i) if i["ready"] == 3 => Ok(()),
-            _ => Err(v.to_string()),
-        }
-    })
-    .unwrap();
-    let holder = wait::until("a VIP holder", T, || {
-        let l = c
-            .wait_leader(Duration::from_secs(5))
-            .map_err(|e| e.to_string())?;
-        let s = c.status(l).map_err(|e| e.to_string())?;
-        if s.vip_holder == Some(l) {
-            Ok(l)
-        } else {
-            Err("no holder yet".into())
-        }
-    })
-    .unwrap();
+    c.wait_images_ready("the image ready on 3 boot servers", 1, 3, T)
+        .unwrap();
+    let holder = c.wait_vip_holder(T).unwrap();
 
     let (lan, client) = c.lan.clone().unwrap();
     let vip = lan.ip(10).to_string();

@@ -24,18 +24,8 @@ fn at_most_one_vip_holder_across_leader_kills_and_a_partition() {
         eprintln!("SKIP: network namespaces need root (CI runs as root)");
         return;
     }
-    let kills: usize = std::env::var("RAFTBOOT_VIP_KILLS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(20);
-    let spec = Spec {
-        on_lan: true,
-        heartbeat_ms: 50,
-        election_min_ms: 300,
-        election_max_ms: 600,
-        vip_hold_ms: Some(200),
-        ..Spec::default()
-    };
+    let kills: usize = chaos_tests::env_number("RAFTBOOT_VIP_KILLS", 20);
+    let spec = Spec::lan();
     let mut c = Cluster::start(&spec).unwrap();
     let (lan, client_ns) = c.lan.as_ref().map(|(l, n)| (l.clone(), n.clone())).unwrap();
     let lan = &*lan;

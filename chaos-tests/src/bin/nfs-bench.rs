@@ -35,7 +35,6 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 use chaos_tests::cluster::{Cluster, Spec};
 use chaos_tests::ganesha::{self, Ganesha};
-use chaos_tests::wait;
 use rand::{RngCore, SeedableRng};
 
 const FILE_MIB: usize = 256;
@@ -251,22 +250,7 @@ fn main() -> anyhow::Result<()> {
     cluster.wait_leader(Duration::from_secs(30))?;
     import(&cluster, &root, "minbase")?;
     import(&cluster, &big, "big")?;
-    wait::until("both images ready", Duration::from_secs(120), || {
-        let out = cluster
-            .bootctl(&["image", "list", "--json"])
-            .map_err(|e| e.to_string())?;
-        let v: serde_json::Value =
-            serde_json::from_slice(&out.stdout).map_err(|e| e.to_string())?;
-        let ready = v
-            .as_array()
-            .map(|a| a.iter().filter(|i| i["ready"] == 1).count())
-            .unwrap_or(0);
-        if ready == 2 {
-            Ok(())
-        } else {
-            Err(v.to_string())
-        }
-    })?;
+    cluster.wait_images_ready("both images ready", 2, 1, Duration::from_secs(120))?;
     let pid = cluster.pid(1).context("bootd is not running")?;
     let st = Command::new("taskset")
         .args([
