@@ -146,6 +146,16 @@ fn atftp_windowsize_transfers_are_byte_identical() {
             text(&o)
         );
     }
+    // The first download read and verified the kernel's chunks from disk; the later ones
+    // were served from the store's chunk cache.
+    let cache = s.store.chunk_cache();
+    let chunks = (s.kernel.len() as u64).div_ceil(64 << 10);
+    let (hits, misses) = (
+        cache.hits.load(std::sync::atomic::Ordering::Relaxed),
+        cache.misses.load(std::sync::atomic::Ordering::Relaxed),
+    );
+    assert_eq!(misses, chunks, "hits {hits}");
+    assert!(hits >= 4 * chunks, "hits {hits}, misses {misses}");
 }
 
 #[test]

@@ -23,7 +23,8 @@ pub use inventory::{HostSpec, Inventory};
 pub use mac::{format_mac, parse_mac};
 pub use node_config::{
     ApiToken, BootFiles, Dhcp, DhcpMode, NodeConfig, NodeEntry, RaftTimings, Role, Scope, Services,
-    TftpSettings, TlsFiles, UnknownClients, Vip, ADMIN_TOKEN_NAME, DEFAULT_LOADER_IMAGE, PXE_PORT,
+    TftpSettings, TlsFiles, UnknownClients, Vip, ADMIN_TOKEN_NAME, DEFAULT_CHUNK_CACHE_MIB,
+    DEFAULT_LOADER_IMAGE, MAX_CHUNK_CACHE_MIB, PXE_PORT,
 };
 
 /// The three-node, single-machine configuration used by `bootd local`.

@@ -122,10 +122,17 @@ impl BootFiles {
             })
     }
 
-    /// Read up to `len` verified bytes of a blob at `offset` (blocking). A corrupt blob is
-    /// quarantined (the replicator then fetches a good copy) and its bytes never returned.
+    /// Read up to `len` verified bytes of a blob at `offset` (blocking), through the
+    /// store's chunk cache (a boot storm reads the same kernel and initrd many times). A
+    /// corrupt blob is quarantined (the replicator then fetches a good copy) and its bytes
+    /// never returned.
     pub fn read_blob(&self, digest: &Digest, offset: u64, len: usize) -> Result<Vec<u8>, CasError> {
-        match self.store.read_at(digest, offset, len) {
+        let mut out = Vec::new();
+        let read = self
+            .store
+            .read_at_into(digest, offset, len, &mut out)
+            .map(|_| out);
+        match read {
             Err(e @ CasError::Corrupt { .. }) => {
                 tracing::error!(blob = %digest, error = %e, "corrupt blob on a boot-file read; quarantined");
                 match self.store.quarantine(digest) {

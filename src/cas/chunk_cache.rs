@@ -25,9 +25,10 @@ use std::sync::{Arc, Mutex};
 
 use super::digest::Digest;
 
-/// The chunk cache of a boot server's store: enough for a boot's hot set (kernel, initrd,
-/// the libraries and binaries every client runs) many times over.
-pub const SERVE_CACHE_BYTES: usize = 512 << 20;
+/// The default chunk cache of a boot server's store (`chunk_cache_mib` in the node
+/// configuration): enough for a boot's hot set (kernel, initrd, the libraries and binaries
+/// every client runs) many times over.
+pub const SERVE_CACHE_BYTES: usize = (cluster_config::DEFAULT_CHUNK_CACHE_MIB as usize) << 20;
 
 /// What identifies the blob file a chunk was read from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

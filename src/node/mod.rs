@@ -141,7 +141,7 @@ pub async fn run(cfg: NodeConfig, shutdown: CancellationToken) -> anyhow::Result
     } else {
         let mut s = crate::cas::BlobStore::open(&cfg.data_dir.join("cas"))
             .context("opening the blob store")?;
-        s.set_chunk_cache(crate::cas::SERVE_CACHE_BYTES);
+        s.set_chunk_cache(cfg.chunk_cache_bytes);
         Some(Arc::new(s))
     };
     let blobs: Option<Arc<dyn raftboot_raft::peer::BlobSource>> = store.clone().map(|s| {

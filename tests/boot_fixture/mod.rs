@@ -84,7 +84,10 @@ impl Server {
     /// server (e.g. 10.0.2.2, the host as a QEMU user-mode guest sees it).
     pub fn start_for(server: IpAddr) -> Server {
         let dir = tempfile::tempdir().unwrap();
-        let store = Arc::new(BlobStore::open(&dir.path().join("cas")).unwrap());
+        // Sized like bootd's store, so boot-file reads take the cached serving path.
+        let mut store = BlobStore::open(&dir.path().join("cas")).unwrap();
+        store.set_chunk_cache(raftboot::cas::SERVE_CACHE_BYTES);
+        let store = Arc::new(store);
 
         let loaders = dir.path().join("src-loaders");
         let pxelinux = debian_or("/usr/lib/PXELINUX/pxelinux.0", random(46_000, 1));

@@ -14,7 +14,12 @@
 //! conflict, so at most one can be installed). Needs root (the peers drop to `nobody`),
 //! `atftp` and `taskset`.
 //!
-//! Run: `cargo build --release -p chaos-tests --bin tftp-bench && target/release/tftp-bench [RUNS]`
+//! raftboot's store has bootd's default chunk cache (verified 64 KiB chunks kept in memory,
+//! so after the warm-up download the file is served from memory, as tftpd-hpa and atftpd
+//! serve it from the page cache); `--cache-mib 0` turns it off, and every read then comes
+//! from disk and is verified again.
+//!
+//! Run: `cargo build --release -p chaos-tests --bin tftp-bench && target/release/tftp-bench [RUNS] [--cache-mib N]`
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
 use std::os::unix::fs::PermissionsExt;
@@ -131,10 +136,21 @@ fn median(v: &[f64]) -> f64 {
 }
 
 fn main() -> anyhow::Result<()> {
-    let runs: usize = std::env::args()
-        .nth(1)
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let runs: usize = args
+        .iter()
+        .find(|a| !a.starts_with("--"))
         .and_then(|a| a.parse().ok())
         .unwrap_or(3);
+    // raftboot's chunk cache, as `chunk_cache_mib` in bootd's config (default as bootd's);
+    // `--cache-mib 0` makes every read go to disk and re-verify.
+    let cache_mib: usize = match args.iter().position(|a| a == "--cache-mib") {
+        Some(i) => args
+            .get(i + 1)
+            .and_then(|v| v.parse().ok())
+            .context("--cache-mib takes a number of MiB")?,
+        None => raftboot::cas::SERVE_CACHE_BYTES >> 20,
+    };
     let mut set = nix::sched::CpuSet::new();
     set.set(CPU)?;
     nix::sched::sched_setaffinity(nix::unistd::Pid::from_raw(0), &set)?;
@@ -155,7 +171,9 @@ fn main() -> anyhow::Result<()> {
     drop(data);
 
     // raftboot, in this process: the file is the loader image's `bench.bin`.
-    let store = Arc::new(BlobStore::open(&tmp.path().join("cas"))?);
+    let mut store = BlobStore::open(&tmp.path().join("cas"))?;
+    store.set_chunk_cache(cache_mib << 20);
+    let store = Arc::new(store);
     let m = import_dir(&root, &store, &|_| {})?;
     store.put(&m.to_bytes()?)?;
     let mut st = State::default();
@@ -240,7 +258,8 @@ fn main() -> anyhow::Result<()> {
         ("raftboot", rb_port, &win512),
     ];
     println!(
-        "# {FILE_MIB} MiB file, client atftp, everything on CPU {CPU}, {runs} interleaved rounds"
+        "# {FILE_MIB} MiB file, client atftp, everything on CPU {CPU}, {runs} interleaved rounds, \
+         raftboot chunk cache {cache_mib} MiB"
     );
     // One warm-up download per case, then `runs` rounds of one download per case.
     for (_, port, opts) in cases {

@@ -42,6 +42,9 @@ pub struct NodeConfig {
     pub cluster_name: String,
     /// State directory, `{id}` substituted and resolved against the file's directory.
     pub data_dir: PathBuf,
+    /// Memory for verified 64 KiB chunks of served blobs (`chunk_cache_mib`, default
+    /// [`DEFAULT_CHUNK_CACHE_MIB`]; 0 turns the cache off), in bytes.
+    pub chunk_cache_bytes: usize,
     /// The cluster secret (trailing whitespace trimmed), at least 16 bytes.
     pub secret: Vec<u8>,
     /// The admin API bearer token, trimmed, non-empty.
@@ -65,6 +68,13 @@ pub struct NodeConfig {
     /// `[[api.tokens]]`: named tokens besides `admin_token` (which is named `admin`).
     pub api_tokens: Vec<ApiToken>,
 }
+
+/// The default size of a boot server's chunk cache: a boot's hot set (kernel, initrd, the
+/// libraries and binaries every client runs) many times over.
+pub const DEFAULT_CHUNK_CACHE_MIB: u64 = 512;
+
+/// The largest accepted `chunk_cache_mib` (64 GiB): beyond it, a typo is likelier than intent.
+pub const MAX_CHUNK_CACHE_MIB: u64 = 64 << 10;
 
 impl NodeConfig {
     /// Reads, parses and validates `path`. `node_override` replaces the file's
@@ -155,6 +165,27 @@ fn build(
     let dhcp = Dhcp::from_wire(src, wire.dhcp.as_ref())?;
     let tftp = TftpSettings::from_wire(src, wire.tftp.as_ref())?;
     let data_dir = files::resolve(src, &wire.data_dir, "data_dir", node_id)?;
+    let chunk_cache_mib = match &wire.chunk_cache_mib {
+        None => DEFAULT_CHUNK_CACHE_MIB,
+        Some(v) if *v.get_ref() <= MAX_CHUNK_CACHE_MIB => *v.get_ref(),
+        Some(v) => {
+            return Err(src.error(
+                Some(v.span()),
+                "chunk_cache_mib",
+                format!(
+                    "chunk_cache_mib {} is above the limit of {MAX_CHUNK_CACHE_MIB} (MiB)",
+                    v.get_ref()
+                ),
+            ))
+        }
+    };
+    let chunk_cache_bytes = usize::try_from(chunk_cache_mib << 20).map_err(|_| {
+        src.error(
+            wire.chunk_cache_mib.as_ref().map(toml::Spanned::span),
+            "chunk_cache_mib",
+            format!("chunk_cache_mib {chunk_cache_mib} does not fit this machine's memory"),
+        )
+    })?;
     let secret_file = files::resolve(src, &wire.secret_file, "secret_file", node_id)?;
     let admin_token_file =
         files::resolve(src, &wire.admin_token_file, "admin_token_file", node_id)?;
@@ -167,6 +198,7 @@ fn build(
         node_id,
         cluster_name,
         data_dir,
+        chunk_cache_bytes,
         secret,
         admin_token,
         secret_file,

@@ -377,6 +377,37 @@ fn tftp_table_rejects_bad_values_and_unknown_keys() {
 }
 
 #[test]
+fn chunk_cache_size_defaults_overrides_and_limit() {
+    let d = Dir::new();
+    let c = d.parse(&three(), None).unwrap();
+    assert_eq!(
+        c.chunk_cache_bytes,
+        (DEFAULT_CHUNK_CACHE_MIB as usize) << 20
+    );
+    for (mib, bytes) in [
+        (0u64, 0usize),
+        (64, 64 << 20),
+        (MAX_CHUNK_CACHE_MIB, 64 << 30),
+    ] {
+        let text = format!("{HEAD}chunk_cache_mib = {mib}\n{}", node(1, "voter", 11));
+        assert_eq!(
+            d.parse(&text, None).unwrap().chunk_cache_bytes,
+            bytes,
+            "{mib}"
+        );
+    }
+    let text = format!(
+        "{HEAD}chunk_cache_mib = {}\n{}",
+        MAX_CHUNK_CACHE_MIB + 1,
+        node(1, "voter", 11)
+    );
+    let e = d.parse(&text, None).unwrap_err();
+    assert_eq!((e.line, e.key.as_str()), (6, "chunk_cache_mib"), "{e}");
+    let text = format!("{HEAD}chunk_cache_mib = -1\n{}", node(1, "voter", 11));
+    assert!(d.parse(&text, None).is_err());
+}
+
+#[test]
 fn named_tokens_and_tls() {
     let d = Dir::new();
     std::fs::write(d.dir.path().join("ops.token"), "opsecret\n").unwrap();

@@ -14,6 +14,8 @@ pub(crate) struct WireConfig {
     pub node_id: Option<Spanned<u64>>,
     pub cluster_name: Spanned<String>,
     pub data_dir: Spanned<String>,
+    #[serde(default)]
+    pub chunk_cache_mib: Option<Spanned<u64>>,
     pub secret_file: Spanned<String>,
     pub admin_token_file: Spanned<String>,
     #[serde(default)]
