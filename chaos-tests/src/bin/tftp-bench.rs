@@ -19,7 +19,7 @@
 //! serve it from the page cache); `--cache-mib 0` turns it off, and every read then comes
 //! from disk and is verified again.
 //!
-//! Run: `cargo build --release -p chaos-tests --bin tftp-bench && target/release/tftp-bench [RUNS] [--cache-mib N]`
+//! Run: `cargo build --release -p chaos-tests --bin tftp-bench && target/release/tftp-bench [RUNS] [--cache-mib N] [--lock-step]`
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
 use std::os::unix::fs::PermissionsExt;
@@ -248,7 +248,7 @@ fn main() -> anyhow::Result<()> {
     let lock = ["blksize 1468"];
     let win = ["windowsize 16", "blksize 1468"];
     let win512 = ["windowsize 16"];
-    let cases: [(&str, u16, &[&str]); 7] = [
+    let all: [(&str, u16, &[&str]); 7] = [
         ("tftpd-hpa", hpa_port, &lock),
         ("atftpd", at_port, &lock),
         ("raftboot", rb_port, &lock),
@@ -257,13 +257,19 @@ fn main() -> anyhow::Result<()> {
         ("atftpd", at_port, &win512),
         ("raftboot", rb_port, &win512),
     ];
+    // `--lock-step` keeps only the lock-step cases (the closest comparison, and the
+    // quickest to repeat many times).
+    let cases: Vec<(&str, u16, &[&str])> = all
+        .into_iter()
+        .filter(|c| !args.iter().any(|a| a == "--lock-step") || c.2 == lock)
+        .collect();
     println!(
         "# {FILE_MIB} MiB file, client atftp, everything on CPU {CPU}, {runs} interleaved rounds, \
          raftboot chunk cache {cache_mib} MiB"
     );
     // One warm-up download per case, then `runs` rounds of one download per case.
-    for (_, port, opts) in cases {
-        fetch(port, "/bench.bin", opts, &out, &want)?;
+    for (_, port, opts) in &cases {
+        fetch(*port, "/bench.bin", opts, &out, &want)?;
     }
     let mut mib_s: Vec<Vec<f64>> = vec![Vec::new(); cases.len()];
     for _ in 0..runs {
