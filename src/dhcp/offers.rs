@@ -9,8 +9,14 @@
 //! meanwhile is NAKed by the commit (the state machine never grants one address twice).
 //!
 //! [`pick_address`] chooses the address to offer from the state: the client's preferred
-//! address if it is free, else the lowest address without any lease record (the state's
-//! occupancy bitmap, not a scan), else the lowest expired one — skipping reservations.
+//! address if it is free, else the first address without any lease record (the state's
+//! occupancy bitmap, not a scan) at or after the MAC's own starting point
+//! ([`search_start`], a fixed hash of the MAC) and wrapping around the pool, else an
+//! expired one — skipping reservations. Starting from the MAC's point rather than from the
+//! lowest address is what keeps a failover from NAKing clients: the node that takes over
+//! offers each client the address the old node offered it (when it is still free), not the
+//! lowest free address, which the old node may already have offered to a client that is
+//! about to REQUEST it.
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::Ipv4Addr;
@@ -132,9 +138,29 @@ impl OfferBook {
     }
 }
 
+/// Where `mac`'s search for an address to offer starts in `start..=end`: the pool offset
+/// given by a fixed hash of the MAC (32-bit FNV-1a of its six bytes), the same on every
+/// node and in every release (dnsmasq picks addresses the same way).
+pub fn search_start(mac: Mac, start: Ipv4Addr, end: Ipv4Addr) -> Ipv4Addr {
+    let (s, e) = (u32::from(start), u32::from(end));
+    if e <= s {
+        return start;
+    }
+    let mut h: u32 = 0x811c_9dc5;
+    for b in mac.0 {
+        h ^= u32::from(b);
+        h = h.wrapping_mul(0x0100_0193);
+    }
+    // The pool holds `e - s + 1` (at most 2^32) addresses; the offset is below that.
+    let size = u64::from(e - s) + 1;
+    let offset = u32::try_from(u64::from(h) % size).unwrap_or(0);
+    Ipv4Addr::from(s + offset)
+}
+
 /// The address to offer `mac` from pool `start..=end` of `state` at `now_ms`: `preferred`
-/// if it is in the pool and free, else the lowest address with no lease record and no
-/// host on it, else the lowest free one (an expired lease); never one `skip` excludes.
+/// if it is in the pool and free, else the first address with no lease record and no host
+/// on it at or after [`search_start`] (wrapping around), else a free one (an expired
+/// lease, searched the same way); never one `skip` excludes.
 pub fn pick_address(
     state: &State,
     (start, end): (Ipv4Addr, Ipv4Addr),
@@ -149,11 +175,53 @@ pub fn pick_address(
     if let Some(ip) = preferred.filter(|ip| usable(*ip)) {
         return Some(ip);
     }
+    let from = search_start(mac, start, end);
     state
-        .lowest_unused_besides(start, end, reserved)
+        .lowest_unused_besides(from, end, reserved)
+        .or_else(|| state.lowest_unused_besides(start, end, reserved))
         .or_else(|| {
-            (u32::from(start)..=u32::from(end))
+            (u32::from(from)..=u32::from(end))
+                .chain(u32::from(start)..u32::from(from))
                 .map(Ipv4Addr::from)
                 .find(|ip| usable(*ip))
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// The starting point lies in the pool, depends only on the MAC and the pool, and
+        /// a one-address pool starts at its address.
+        #[test]
+        fn search_start_is_inside_the_pool(mac: [u8; 6], a: u32, len in 0u32..70_000) {
+            let start = Ipv4Addr::from(a);
+            let end = Ipv4Addr::from(a.saturating_add(len));
+            let p = search_start(Mac(mac), start, end);
+            prop_assert!(start <= p && p <= end, "{p} outside {start}-{end}");
+            prop_assert_eq!(p, search_start(Mac(mac), start, end));
+            prop_assert_eq!(search_start(Mac(mac), start, start), start);
+        }
+    }
+
+    #[test]
+    fn starting_points_spread_over_the_pool() {
+        // 1000 MACs over a 4064-address pool (the chaos storm's size): no address is the
+        // start of more than a handful, so clients rarely compete for one offer.
+        let (start, end) = (Ipv4Addr::new(10, 0, 0, 1), Ipv4Addr::new(10, 0, 15, 254));
+        let mut hits = HashMap::new();
+        for i in 0..1000u32 {
+            let b = i.to_be_bytes();
+            let mac = Mac([0x52, 0x54, b[0], b[1], b[2], b[3]]);
+            *hits.entry(search_start(mac, start, end)).or_insert(0u32) += 1;
+        }
+        let worst = hits.values().max().copied().unwrap_or(0);
+        assert!(
+            hits.len() > 850 && worst <= 4,
+            "{} distinct, worst {worst}",
+            hits.len()
+        );
+    }
 }

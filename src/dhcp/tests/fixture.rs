@@ -24,6 +24,11 @@ pub fn client_src() -> SocketAddrV4 {
     SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 68)
 }
 
+/// The address a fresh pool offers `mac` first (its hashed starting point).
+pub fn first_offer(mac: Mac) -> Ipv4Addr {
+    crate::dhcp::offers::search_start(mac, POOL_START, POOL_END)
+}
+
 pub fn unknown_mac(n: u8) -> Mac {
     Mac([0x52, 0x54, 0, 0, 1, n])
 }

@@ -15,13 +15,14 @@ use crate::dhcp::ReplyKind;
 async fn unknown_client_gets_a_pool_lease_committed_before_the_ack() {
     let f = Fixture::new();
     let mac = unknown_mac(1);
+    let addr = first_offer(mac);
     let (offer, out) = f
         .send(&ClientMessage::new(Kind::Discover, mac, 7))
         .await
         .unwrap();
     assert_eq!(offer.kind, ReplyKind::Offer);
     assert_eq!(offer.xid, 7);
-    assert_eq!(offer.yiaddr, POOL_START);
+    assert_eq!(offer.yiaddr, addr);
     assert_eq!(offer.server_id, SERVER);
     assert_eq!(offer.siaddr, SERVER);
     assert_eq!(offer.tftp_server.as_deref(), Some("10.9.0.10"));
@@ -44,15 +45,15 @@ async fn unknown_client_gets_a_pool_lease_committed_before_the_ack() {
         .send(&ClientMessage::new(Kind::Discover, mac, 8))
         .await
         .unwrap();
-    assert_eq!(again.yiaddr, POOL_START);
+    assert_eq!(again.yiaddr, addr);
     let (other, _) = f
         .send(&ClientMessage::new(Kind::Discover, unknown_mac(2), 8))
         .await
         .unwrap();
-    assert_ne!(other.yiaddr, POOL_START);
+    assert_ne!(other.yiaddr, addr);
     // Another MAC asking for the reserved address is refused.
     let mut grab = ClientMessage::new(Kind::Request, unknown_mac(3), 9);
-    grab.requested = Some(POOL_START);
+    grab.requested = Some(addr);
     let (nak, _) = f.send(&grab).await.unwrap();
     assert_eq!(nak.kind, ReplyKind::Nak);
     assert_eq!(count(&f.stats.raft_commits), 0);
@@ -60,10 +61,10 @@ async fn unknown_client_gets_a_pool_lease_committed_before_the_ack() {
     // The ACK commits the lease (one commit per DORA) before it is sent.
     let ack = f.dora(mac).await;
     assert_eq!(ack.kind, ReplyKind::Ack);
-    assert_eq!(ack.yiaddr, POOL_START);
+    assert_eq!(ack.yiaddr, addr);
     assert_eq!(count(&f.stats.raft_commits), 1);
     let st = f.backend.snapshot();
-    assert_eq!(st.lease_of(&mac).map(|l| l.ip), Some(POOL_START));
+    assert_eq!(st.lease_of(&mac).map(|l| l.ip), Some(addr));
     assert_eq!(
         f.handler.offers.len(),
         1,
@@ -72,18 +73,18 @@ async fn unknown_client_gets_a_pool_lease_committed_before_the_ack() {
     // Offer of an existing live lease and a fresh ACK: no further commits.
     let commits = count(&f.stats.raft_commits);
     let ack = f.dora(mac).await;
-    assert_eq!((ack.kind, ack.yiaddr), (ReplyKind::Ack, POOL_START));
+    assert_eq!((ack.kind, ack.yiaddr), (ReplyKind::Ack, addr));
     assert_eq!(count(&f.stats.raft_commits), commits);
     // A renewal later (ciaddr, unicast) commits and extends.
     f.advance(400_000);
     let mut renew = ClientMessage::new(Kind::Request, mac, 9);
-    renew.ciaddr = POOL_START;
+    renew.ciaddr = addr;
     let (ack, out) = f.send(&renew).await.unwrap();
     assert_eq!(
         (ack.kind, ack.yiaddr, ack.ciaddr),
-        (ReplyKind::Ack, POOL_START, POOL_START)
+        (ReplyKind::Ack, addr, addr)
     );
-    assert!(matches!(out.to, Destination::Unicast(a) if a == SocketAddrV4::new(POOL_START, 68)));
+    assert!(matches!(out.to, Destination::Unicast(a) if a == SocketAddrV4::new(addr, 68)));
     assert_eq!(count(&f.stats.raft_commits), commits + 1);
     let l = f.backend.snapshot().lease_of(&mac).cloned().unwrap();
     assert_eq!(l.expires_ms, NOW + 400_000 + 600_000);
@@ -113,7 +114,7 @@ async fn fixed_host_gets_its_address_without_raft() {
 async fn known_host_without_ip_uses_pool_and_host_boot_file() {
     let f = Fixture::new();
     let ack = f.dora(DYN_HOST_MAC).await;
-    assert_eq!(ack.yiaddr, POOL_START);
+    assert_eq!(ack.yiaddr, first_offer(DYN_HOST_MAC));
     assert_eq!(ack.hostname.as_deref(), Some("db-01"));
     assert_eq!(ack.boot_file.as_deref(), Some("db.0"));
 }
@@ -195,10 +196,15 @@ async fn request_states_and_naks() {
     reboot.requested = Some(Ipv4Addr::new(192, 168, 1, 5));
     assert_eq!(f.send(&reboot).await.unwrap().0.kind, ReplyKind::Nak);
     // INIT-REBOOT of a free pool address by a client we forgot: granted.
+    let st = f.backend.snapshot();
+    let free = (u32::from(POOL_START)..=u32::from(POOL_END))
+        .map(Ipv4Addr::from)
+        .find(|ip| !st.leases.contains_key(ip))
+        .expect("a free pool address");
     let mut lost = ClientMessage::new(Kind::Request, unknown_mac(8), 5);
-    lost.requested = Some(POOL_END);
+    lost.requested = Some(free);
     let (r, _) = f.send(&lost).await.unwrap();
-    assert_eq!((r.kind, r.yiaddr), (ReplyKind::Ack, POOL_END));
+    assert_eq!((r.kind, r.yiaddr), (ReplyKind::Ack, free));
     assert!(count(&f.stats.naks) >= 2);
 }
 
@@ -297,4 +303,48 @@ async fn no_address_is_given_to_two_macs() {
             ack.yiaddr
         );
     }
+}
+
+#[tokio::test]
+async fn a_failover_does_not_nak_clients_the_old_node_made_offers_to() {
+    // Three unknown clients whose hashed starting points differ (the fixture's pool has
+    // four addresses, so this picks the MACs; it is a precondition, not the result).
+    let macs: Vec<_> = (10..=255)
+        .map(unknown_mac)
+        .fold(Vec::new(), |mut v: Vec<_>, m| {
+            if v.len() < 3 && v.iter().all(|o| first_offer(*o) != first_offer(m)) {
+                v.push(m);
+            }
+            v
+        });
+    assert_eq!(macs.len(), 3, "three MACs with distinct starting points");
+    let (x, y, z) = (macs[0], macs[1], macs[2]);
+    // The old node offers to X and Y, then dies before their REQUESTs.
+    let old = Fixture::new();
+    let mut offered = Vec::new();
+    for mac in [x, y] {
+        let (o, _) = old
+            .send(&ClientMessage::new(Kind::Discover, mac, 1))
+            .await
+            .unwrap();
+        assert_eq!(o.kind, ReplyKind::Offer);
+        offered.push((mac, o.yiaddr));
+    }
+    // The new node (same committed state, no reservations) first hears a DISCOVER from Z,
+    // then the REQUESTs X and Y send for their offers: both are granted.
+    let new = Fixture::new();
+    let (oz, _) = new
+        .send(&ClientMessage::new(Kind::Discover, z, 1))
+        .await
+        .unwrap();
+    assert_eq!(oz.kind, ReplyKind::Offer);
+    for (mac, ip) in offered {
+        assert_ne!(oz.yiaddr, ip, "Z was offered {mac}'s address");
+        let mut req = ClientMessage::new(Kind::Request, mac, 2);
+        req.requested = Some(ip);
+        req.server_id = Some(SERVER);
+        let (r, _) = new.send(&req).await.unwrap();
+        assert_eq!((r.kind, r.yiaddr), (ReplyKind::Ack, ip), "{mac}");
+    }
+    assert_eq!(count(&new.stats.naks), 0);
 }
