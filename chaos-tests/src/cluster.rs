@@ -334,6 +334,26 @@ impl Cluster {
         self.dir.path().join(format!("node{id}.log"))
     }
 
+    /// The blob files in node `id`'s content store (`cas/blobs/<fan>/<digest>`, without
+    /// the chunk-table sidecars).
+    pub fn blob_files(&self, id: u64) -> Vec<PathBuf> {
+        let mut out = vec![];
+        let root = self.data_dir(id).join("cas/blobs");
+        for fan in std::fs::read_dir(&root).into_iter().flatten().flatten() {
+            for f in std::fs::read_dir(fan.path())
+                .into_iter()
+                .flatten()
+                .flatten()
+            {
+                let p = f.path();
+                if p.extension().is_none() {
+                    out.push(p);
+                }
+            }
+        }
+        out
+    }
+
     pub fn data_dir(&self, id: u64) -> PathBuf {
         self.dir.path().join(format!("node{id}"))
     }

@@ -65,6 +65,15 @@ pub fn env_number<N: std::str::FromStr>(name: &str, default: N) -> N {
         .unwrap_or(default)
 }
 
+/// The value of the first sample in a Prometheus text `body` whose line starts with
+/// `line_prefix` (a metric name, with labels if they matter).
+pub fn metric_value(body: &str, line_prefix: &str) -> Option<u64> {
+    body.lines()
+        .find(|l| l.starts_with(line_prefix))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+}
+
 /// Where the workspace's binaries are: `RAFTBOOT_BIN_DIR`, else the directory above the
 /// running test executable (`target/<profile>/deps/..`).
 pub fn bin_dir() -> std::path::PathBuf {

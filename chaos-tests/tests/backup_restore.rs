@@ -5,12 +5,12 @@
 //! with a clear error and leave the cluster unchanged.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::collections::BTreeSet;
 use std::net::Ipv4Addr;
 use std::path::Path;
 use std::time::Duration;
 
 use chaos_tests::cluster::{Cluster, Spec};
+use chaos_tests::invariants::convergence::blob_set;
 use chaos_tests::wait;
 use raftboot::api::images::ImageView;
 use raftboot::api::types::LeaseRequest;
@@ -30,25 +30,6 @@ fn make_tree(dir: &Path, rng: &mut rand::rngs::StdRng) {
         rng.fill_bytes(&mut buf);
         std::fs::write(dir.join(format!("boot/file{i}")), buf).unwrap();
     }
-}
-
-/// Digests of the blobs a node stores (file names under cas/blobs, without sidecars).
-fn blob_set(c: &Cluster, id: u64) -> BTreeSet<String> {
-    let mut out = BTreeSet::new();
-    let root = c.data_dir(id).join("cas/blobs");
-    for fan in std::fs::read_dir(&root).into_iter().flatten().flatten() {
-        for f in std::fs::read_dir(fan.path())
-            .into_iter()
-            .flatten()
-            .flatten()
-        {
-            let p = f.path();
-            if p.extension().is_none() {
-                out.insert(p.file_name().unwrap().to_string_lossy().into_owned());
-            }
-        }
-    }
-    out
 }
 
 fn ok(out: &std::process::Output) -> String {

@@ -55,25 +55,6 @@ fn wait_ready(c: &Cluster, name: &str, nodes: usize) -> ImageView {
     .unwrap()
 }
 
-fn blob_files(c: &Cluster, id: u64) -> Vec<PathBuf> {
-    let mut out = vec![];
-    let root = c.data_dir(id).join("cas/blobs");
-    for fan in std::fs::read_dir(&root).into_iter().flatten().flatten() {
-        for f in std::fs::read_dir(fan.path())
-            .into_iter()
-            .flatten()
-            .flatten()
-        {
-            let p = f.path();
-            if p.extension().is_none() {
-                out.push(p);
-            }
-        }
-    }
-    out.sort();
-    out
-}
-
 fn import(c: &Cluster, tree: &Path, name: &str, extra: &[&str]) -> std::process::Output {
     let mut args = vec![
         "image",
@@ -103,7 +84,7 @@ fn import_replicates_activates_and_a_returning_node_catches_up() {
     assert_eq!(v.active_in, vec!["web".to_string()]);
     // Every boot server holds the same blob set (the duplicate file is stored once).
     let names = |id| {
-        blob_files(&c, id)
+        c.blob_files(id)
             .iter()
             .map(|p| p.file_name().unwrap().to_owned())
             .collect::<Vec<_>>()
@@ -159,7 +140,8 @@ fn corrupt_blob_is_never_served_and_is_repaired_from_a_peer() {
     assert!(import(&c, src.path(), "img", &[]).status.success());
     wait_ready(&c, "img", 3);
     // Flip one byte of the largest blob on node 2's disk.
-    let victim = blob_files(&c, 2)
+    let victim = c
+        .blob_files(2)
         .into_iter()
         .max_by_key(|p| std::fs::metadata(p).unwrap().len())
         .unwrap();
@@ -221,7 +203,7 @@ fn interrupted_import_registers_nothing_and_can_be_rerun() {
         .unwrap();
     // Kill the client once the upload is under way.
     wait::until("the upload to start", T, || {
-        if blob_files(&c, 1).len() >= 5 {
+        if c.blob_files(1).len() >= 5 {
             Ok(())
         } else {
             Err("no blobs yet".into())
@@ -234,7 +216,7 @@ fn interrupted_import_registers_nothing_and_can_be_rerun() {
     )
     .unwrap();
     child.wait().unwrap();
-    let uploaded = blob_files(&c, 1).len();
+    let uploaded = c.blob_files(1).len();
     assert!(
         uploaded < 300,
         "the import finished before it was interrupted ({uploaded} blobs)"

@@ -53,10 +53,7 @@ fn metric(c: &Cluster, id: u64, line_prefix: &str) -> u64 {
         .unwrap()
         .into_string()
         .unwrap();
-    body.lines()
-        .find(|l| l.starts_with(line_prefix))
-        .and_then(|l| l.rsplit(' ').next())
-        .and_then(|v| v.parse().ok())
+    chaos_tests::metric_value(&body, line_prefix)
         .unwrap_or_else(|| panic!("metric {line_prefix} missing in:\n{body}"))
 }
 

@@ -14,23 +14,11 @@ pub const NAME: &str = "5-convergence";
 
 /// The blob names in node `id`'s content store.
 pub fn blob_set(c: &Cluster, id: u64) -> BTreeSet<String> {
-    let mut out = BTreeSet::new();
-    let root = c.data_dir(id).join("cas/blobs");
-    for fan in std::fs::read_dir(&root).into_iter().flatten().flatten() {
-        for f in std::fs::read_dir(fan.path())
-            .into_iter()
-            .flatten()
-            .flatten()
-        {
-            let p = f.path();
-            if p.extension().is_none() {
-                if let Some(n) = p.file_name() {
-                    out.insert(n.to_string_lossy().into_owned());
-                }
-            }
-        }
-    }
-    out
+    c.blob_files(id)
+        .iter()
+        .filter_map(|p| p.file_name())
+        .map(|n| n.to_string_lossy().into_owned())
+        .collect()
 }
 
 /// Check the running boot servers (`witnesses` hold no blobs).
