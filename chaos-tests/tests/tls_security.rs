@@ -42,6 +42,19 @@ fn text(o: &Output) -> String {
 }
 
 /// One line of a node's /metrics, fetched over HTTPS trusting the cluster CA.
+/// The entries of a successful `bootctl audit --json`, checked to be `want` (actor,
+/// action) in order.
+fn audit_trail(o: &Output, want: &[(&str, &str)]) -> Vec<AuditEntry> {
+    assert!(o.status.success(), "{}", text(o));
+    let trail: Vec<AuditEntry> = serde_json::from_slice(&o.stdout).unwrap();
+    let seen: Vec<(&str, &str)> = trail
+        .iter()
+        .map(|e| (e.actor.as_str(), e.action.as_str()))
+        .collect();
+    assert_eq!(seen, want, "{trail:#?}");
+    trail
+}
+
 fn metric(c: &Cluster, id: u64, line_prefix: &str) -> u64 {
     let roots = load_roots(c.ca.as_ref().unwrap()).unwrap();
     let agent = ureq::AgentBuilder::new()
@@ -132,17 +145,7 @@ async fn tls_cluster_refuses_strangers_and_audits_every_write() {
 
     // The audit trail (read from another node: it is replicated) names each write's token.
     let o = bootctl(&follower_api, &read_tok, Some(&ca), &["audit", "--json"]);
-    assert!(o.status.success(), "{}", text(&o));
-    let trail: Vec<AuditEntry> = serde_json::from_slice(&o.stdout).unwrap();
-    let seen: Vec<(&str, &str)> = trail
-        .iter()
-        .map(|e| (e.actor.as_str(), e.action.as_str()))
-        .collect();
-    assert_eq!(
-        seen,
-        [("admin", "put_host"), ("deploy", "put_pool")],
-        "{trail:#?}"
-    );
+    let trail = audit_trail(&o, &[("admin", "put_host"), ("deploy", "put_pool")]);
     assert!(trail[0].detail.contains("web1"), "{trail:#?}");
     assert!(trail[1].detail.contains("lab"), "{trail:#?}");
     assert!(trail[0].at_ms > 0 && trail[1].at_ms >= trail[0].at_ms);
@@ -369,17 +372,7 @@ fn tls_cluster_on_a_lan_elects_replicates_and_fails_over() {
     c.wait_converged(&ids, T).unwrap();
 
     let o = c.bootctl(&["audit", "--json"]).unwrap();
-    assert!(o.status.success(), "{}", text(&o));
-    let trail: Vec<AuditEntry> = serde_json::from_slice(&o.stdout).unwrap();
-    let seen: Vec<(&str, &str)> = trail
-        .iter()
-        .map(|e| (e.actor.as_str(), e.action.as_str()))
-        .collect();
-    assert_eq!(
-        seen,
-        [("admin", "put_host"), ("deploy", "put_host")],
-        "{trail:#?}"
-    );
+    let trail = audit_trail(&o, &[("admin", "put_host"), ("deploy", "put_host")]);
     assert!(trail[1].detail.contains("db2"), "{trail:#?}");
 
     // A planned failover (its Hold and Campaign requests travel over mutual TLS) moves
